@@ -1,0 +1,48 @@
+"""The one exception hierarchy of trustpub.
+
+Every error a user can cause or meet carries a message that names what failed and,
+where one exists, a hint saying what to change. Only the CLI maps these to exit codes;
+library callers catch :class:`TrustpubError`.
+
+Messages must never contain secrets (tokens, passwords, JWTs): build them from
+claims, names and URLs only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckFailed",
+    "ConfigurationError",
+    "TrustpubError",
+]
+
+
+class TrustpubError(Exception):
+    """Base class: a failure with a message a user can act on.
+
+    ``hint`` is an optional second sentence saying what to do about it.
+    """
+
+    #: Exit status the CLI uses for this kind of failure (1: refused or failed,
+    #: 2: usage or configuration).
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} (hint: {self.hint})"
+        return self.message
+
+
+class ConfigurationError(TrustpubError):
+    """The request itself is wrong: bad arguments, missing paths, unknown options."""
+
+    exit_code = 2
+
+
+class CheckFailed(TrustpubError):
+    """A preflight check found problems PyPI would refuse."""
