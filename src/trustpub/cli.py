@@ -60,7 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    check.add_argument("--list-rules", action="store_true", help="print every rule id and what it checks, then exit")
     _add_output_flags(check)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="diagnose trusted publishing in this CI job (never uploads)",
+        description=(
+            "Detect the CI, fetch an OIDC token for the index, show its claims and the "
+            "trusted publisher the index needs, and list what would go wrong. Exit 0 when "
+            "publishing would work, 1 when it would not."
+        ),
+    )
+    doctor.add_argument("--to", default="pypi", metavar="INDEX", help="pypi, testpypi or an upload URL (default: pypi)")
+    doctor.add_argument("--project", metavar="NAME", help="project name for the settings link (default: from dist/)")
+    doctor.add_argument("--mint", action="store_true", help="also try a real token exchange and explain the answer")
+    _add_output_flags(doctor)
 
     return parser
 

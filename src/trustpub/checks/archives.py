@@ -34,7 +34,7 @@ def archive_valid(ctx: FileContext) -> Iterator[Finding]:
     yield error(f"Invalid distribution file. {reason}. {_ARCHIVE_HELP}", hint)
 
 
-@file_rule("wheel-required-members", "a wheel carries {name}-{version}.dist-info/METADATA and RECORD")
+@file_rule("wheel-required-members", "a wheel carries {name}-{version}.dist-info/RECORD")
 def wheel_members(ctx: FileContext) -> Iterator[Finding]:
     dist = ctx.dist
     if not dist.is_wheel or dist.archive_error is not None:

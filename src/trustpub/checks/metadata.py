@@ -10,6 +10,7 @@ failure this module exists to prevent.
 from __future__ import annotations
 
 import email.utils
+import functools
 from collections.abc import Iterator
 from email.message import Message
 
@@ -65,7 +66,7 @@ def duplicate_fields(ctx: FileContext) -> Iterator[Finding]:
 def field_too_new(ctx: FileContext) -> Iterator[Finding]:
     if ctx.parsed is None:
         return
-    for field, message in ctx.parsed.errors:
+    for _field, message in ctx.parsed.errors:
         if "introduced in metadata version" in message:
             yield _meta_error(message, "raise Metadata-Version (upgrade the build backend) or drop the field")
 
@@ -194,9 +195,7 @@ def _valid_uri(url: str) -> bool:
         return False
     if any(c.isspace() for c in url):
         return False
-    if parts.scheme in ("http", "https") and not parts.netloc:
-        return False
-    return True
+    return not (parts.scheme in ("http", "https") and not parts.netloc)
 
 
 @file_rule("url-valid", "Home-page, Download-URL and Project-URL values are URLs; labels at most 32 characters")
@@ -243,19 +242,25 @@ def direct_references(ctx: FileContext) -> Iterator[Finding]:
 def description_present(ctx: FileContext) -> Iterator[Finding]:
     if ctx.parsed is None:
         return
-    if not (ctx.raw.get("description") or "").strip():  # type: ignore[union-attr]
+    description = ctx.raw.get("description")
+    if not isinstance(description, str) or not description.strip():
         yield warning("the long description is missing; the project page on PyPI will be empty", "set readme = \"README.md\" in pyproject.toml")
 
 
 def _content_type(value: str | None) -> tuple[str, dict[str, str]]:
     msg = Message()
     msg["content-type"] = value or ""
-    params = {k: v for k, v in msg.get_params(failobj=[])[1:]}  # type: ignore[misc]
+    params = {str(k): str(v) for k, v in msg.get_params(failobj=[])[1:]}
     return msg.get_content_type() if value else "", params
 
 
+@functools.lru_cache(maxsize=16)
 def render_description(text: str, content_type: str | None) -> str | None:
-    """Render ``text`` as PyPI does (no fallback); ``None`` when PyPI could not render it."""
+    """Render ``text`` as PyPI does (no fallback); ``None`` when PyPI could not render it.
+
+    Cached: every wheel of a release carries the same description, and rendering
+    reStructuredText costs far more than everything else a check does to a file.
+    """
     import readme_renderer.markdown
     import readme_renderer.rst
     import readme_renderer.txt
@@ -279,7 +284,7 @@ def description_renders(ctx: FileContext) -> Iterator[Finding]:
     assert ctype is None or isinstance(ctype, str)
     try:
         rendered = render_description(text, ctype)
-    except Exception as exc:  # noqa: BLE001 - a renderer crash is a refusal on PyPI too
+    except Exception as exc:  # a renderer crash is a refusal on PyPI too
         rendered = None
         detail = f" ({type(exc).__name__})"
     else:

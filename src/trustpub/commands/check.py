@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from trustpub.checks import check_paths
 from trustpub.errors import ConfigurationError
 
 
+def _list_rules(as_json: bool) -> int:
+    from trustpub.checks import RULES, _load_rules
+
+    _load_rules()
+    if as_json:
+        json.dump([{"id": r.id, "scope": r.scope, "summary": r.summary} for r in RULES.values()], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for rule in RULES.values():
+            print(f"{rule.id:<36} {rule.summary}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.list_rules:
+        return _list_rules(args.json)
     paths = args.paths or ["dist"]
-    if not args.paths and not __import__("os").path.isdir("dist"):
+    if not args.paths and not os.path.isdir("dist"):
         raise ConfigurationError("no PATHS given and there is no dist/ folder here", hint="pass the files or folders to check")
     report = check_paths(paths)
     if not report.files:
