@@ -1,0 +1,319 @@
+"""The one HTTP layer of trustpub: urllib3 underneath, credentials handled with care.
+
+Every network call of trustpub (OIDC runner endpoint, audience, mint-token, upload,
+simple and integrity APIs) goes through a :class:`Transport`, which owns one
+``urllib3.PoolManager`` (thread-safe, connections reused across parallel uploads)
+and enforces three rules:
+
+- credentials (an ``Authorization`` header, or a body marked ``credentials=True`` such
+  as a JWT sent to mint-token) are only ever sent over https, or plain http to a
+  loopback address; anything else raises :class:`InsecureTransport` before connecting;
+- redirects are followed by hand, at most :data:`MAX_REDIRECTS`: ``Authorization`` is
+  kept only when the scheme and host stay the same, and a credential-carrying body is
+  never re-sent to another host;
+- every request has a timeout and the ``User-Agent`` ``trustpub/<version>``.
+
+Usage::
+
+    transport = Transport()
+    response = transport.request("GET", "https://pypi.org/_/oidc/audience")
+    audience = response.json()["audience"]
+
+Network clients in trustpub take a ``transport`` argument, so tests hand them one
+pointed at 127.0.0.1 servers rather than patching internals.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import urllib3
+
+from trustpub import __version__
+from trustpub.errors import ConfigurationError, TrustpubError
+from trustpub.registry import is_loopback_host
+from trustpub.secrets import Secret, redact
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_REDIRECTS",
+    "USER_AGENT",
+    "InsecureTransport",
+    "Response",
+    "Transport",
+    "TransportError",
+    "default_transport",
+    "safe_url",
+]
+
+_logger = logging.getLogger(__name__)
+
+USER_AGENT = f"trustpub/{__version__}"
+#: Seconds to wait for a connection and for each read.
+DEFAULT_TIMEOUT = 30.0
+MAX_REDIRECTS = 5
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Headers that identify the caller and must not follow a redirect to another host.
+_SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+Body = bytes | str | IO[bytes] | Iterable[bytes] | None
+
+
+class TransportError(TrustpubError):
+    """The server could not be reached, or its answer could not be used."""
+
+
+class InsecureTransport(ConfigurationError):
+    """Credentials would have gone over plain http to a host that is not loopback."""
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user:password and with any secret-looking part redacted, for messages."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return redact(urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete HTTP answer (bodies are small JSON or text; uploads stream the request only)."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    data: bytes
+    #: The URL that gave this answer, after redirects (never with userinfo).
+    url: str
+    redirects: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON; :class:`TransportError` when it is not JSON."""
+        try:
+            return _json.loads(self.data)
+        except ValueError as exc:
+            raise TransportError(
+                f"{self.url} answered HTTP {self.status} with a body that is not JSON",
+                hint="check that the URL points at the index itself, not a proxy or login page",
+            ) from exc
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class Transport:
+    """An HTTP client with one connection pool, timeouts and the credential rules above.
+
+    ``pool`` can be given to share a ``PoolManager`` (or a ``ProxyManager``);
+    ``ca_certs`` points at a CA bundle for private indexes.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float = 10.0,
+        pool: urllib3.PoolManager | None = None,
+        ca_certs: str | None = None,
+        maxsize: int = 10,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.user_agent = user_agent
+        if pool is None:
+            kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False}
+            if ca_certs:
+                kwargs["ca_certs"] = ca_certs
+            pool = urllib3.PoolManager(**kwargs)
+        self.pool = pool
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        authorization: Secret | None = None,
+        body: Body = None,
+        json: Any = None,
+        credentials: bool = False,
+        timeout: float | None = None,
+        max_redirects: int = MAX_REDIRECTS,
+    ) -> Response:
+        """Send one request and return the final answer (any status; never raises on 4xx/5xx).
+
+        ``authorization`` is the full ``Authorization`` header value (``Basic …``,
+        ``bearer …``) as a :class:`Secret`. ``credentials=True`` marks a body that is
+        itself a credential (a JWT for mint-token) so it gets the same protection.
+        Raises :class:`InsecureTransport` or :class:`TransportError`.
+        """
+        send_headers: dict[str, str] = {"User-Agent": self.user_agent}
+        if headers:
+            send_headers.update(headers)
+        if authorization is not None:
+            send_headers["Authorization"] = authorization.reveal()
+        if json is not None:
+            if body is not None:
+                raise ValueError("give body or json, not both")
+            body = _json.dumps(json).encode()
+            send_headers.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode()
+        carries_credentials = credentials or any(k.lower() in _SENSITIVE_HEADERS for k in send_headers)
+        body_is_credential = credentials
+
+        redirects: list[str] = []
+        current_url = url
+        current_method = method.upper()
+        while True:
+            if carries_credentials:
+                self._require_secure(current_url)
+            response = self._send(current_method, current_url, send_headers, body, timeout)
+            location = response.headers.get("Location") if response.status in _REDIRECT_STATUSES else None
+            if not location:
+                return Response(
+                    status=response.status,
+                    reason=response.reason or "",
+                    headers=dict(response.headers.items()),
+                    data=response.data,
+                    url=safe_url(current_url),
+                    redirects=tuple(redirects),
+                )
+            if len(redirects) >= max_redirects:
+                raise TransportError(
+                    f"{safe_url(url)} redirected more than {max_redirects} times (last to {safe_url(location)})",
+                    hint="use the final URL directly",
+                )
+            target = urljoin(current_url, location)
+            same_origin = _origin(target) == _origin(current_url)
+            _logger.debug(
+                "HTTP %s %s -> %d redirect to %s%s",
+                current_method,
+                safe_url(current_url),
+                response.status,
+                safe_url(target),
+                "" if same_origin else " (other origin: credentials dropped)",
+            )
+            if response.status == 303 or (response.status in (301, 302) and current_method == "POST"):
+                current_method = "GET" if current_method != "HEAD" else "HEAD"
+                body = None
+                send_headers = {k: v for k, v in send_headers.items() if k.lower() not in ("content-type", "content-length")}
+            elif body is not None and not isinstance(body, bytes):
+                raise TransportError(
+                    f"{safe_url(current_url)} redirected a streamed {current_method} to {safe_url(target)}",
+                    hint=f"use {safe_url(target)} as the URL",
+                )
+            if not same_origin:
+                if body is not None and body_is_credential:
+                    raise TransportError(
+                        f"{safe_url(current_url)} redirected a request carrying a credential to another host "
+                        f"({safe_url(target)}); it was not sent there",
+                        hint="point trustpub at the index's own URL",
+                    )
+                send_headers = {k: v for k, v in send_headers.items() if k.lower() not in _SENSITIVE_HEADERS}
+                carries_credentials = body_is_credential and body is not None
+            redirects.append(safe_url(target))
+            current_url = target
+
+    def get(self, url: str, **kwargs: Any) -> Response:
+        return self.request("GET", url, **kwargs)
+
+    def get_json(self, url: str, **kwargs: Any) -> tuple[Response, Any]:
+        """GET with ``Accept: application/json``; returns the answer and its parsed body (or None)."""
+        headers = {"Accept": "application/json", **dict(kwargs.pop("headers", None) or {})}
+        response = self.request("GET", url, headers=headers, **kwargs)
+        return response, _maybe_json(response)
+
+    def post_json(self, url: str, payload: Any, **kwargs: Any) -> tuple[Response, Any]:
+        """POST a JSON body; returns the answer and its parsed body (or None when not JSON)."""
+        headers = {"Accept": "application/json", **dict(kwargs.pop("headers", None) or {})}
+        response = self.request("POST", url, json=payload, headers=headers, **kwargs)
+        return response, _maybe_json(response)
+
+    def _require_secure(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return
+        if parts.scheme == "http" and is_loopback_host(parts.hostname):
+            return
+        raise InsecureTransport(
+            f"refusing to send credentials over plain {parts.scheme or '?'}:// to {parts.hostname or safe_url(url)!r}",
+            hint="use an https:// URL (plain http is only accepted for a loopback address such as 127.0.0.1)",
+        )
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Body,
+        timeout: float | None,
+    ) -> urllib3.BaseHTTPResponse:
+        read = self.timeout if timeout is None else timeout
+        _logger.debug("HTTP %s %s", method, safe_url(url))
+        try:
+            response = self.pool.request(
+                method,
+                url,
+                headers=dict(headers),
+                body=body,
+                redirect=False,
+                retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0, other=0, backoff_factor=0.1),
+                timeout=urllib3.Timeout(connect=min(self.connect_timeout, read), read=read),
+            )
+        except urllib3.exceptions.MaxRetryError as exc:
+            raise TransportError(
+                f"could not reach {safe_url(url)}: {redact(str(exc.reason))}",
+                hint="check the URL and the network; for a local index make sure it is running",
+            ) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise TransportError(
+                f"{method} {safe_url(url)} failed: {redact(str(exc))}",
+                hint="the connection broke or timed out; try again",
+            ) from None
+        _logger.debug("HTTP %s %s -> %d", method, safe_url(url), response.status)
+        return response
+
+
+def _maybe_json(response: Response) -> Any:
+    try:
+        return _json.loads(response.data) if response.data else None
+    except ValueError:
+        return None
+
+
+_default: Transport | None = None
+_default_lock = threading.Lock()
+
+
+def default_transport() -> Transport:
+    """The process-wide :class:`Transport` (one connection pool for everything)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Transport()
+        return _default

@@ -1,0 +1,73 @@
+"""The values every uploader takes and returns, and the one error they raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from trustpub.errors import TrustpubError
+from trustpub.secrets import Secret
+
+__all__ = ["Outcome", "UploadRejected", "UploadRequest", "UploadResult", "Uploader"]
+
+Outcome = Literal["uploaded", "already-present", "skipped"]
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """One file to send, with the digests it was checked and attested with.
+
+    The uploader must send exactly these bytes: the native one re-hashes while it
+    streams and aborts when the file on disk no longer matches ``sha256``.
+    """
+
+    path: Path
+    filename: str
+    sha256: str
+    blake2_256: str
+    size: int
+    upload_url: str
+    username: str
+    password: Secret = field(repr=False)
+    attestations: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What happened to one file."""
+
+    filename: str
+    outcome: Outcome
+    status: int | None = None
+    message: str = ""
+
+
+class UploadRejected(TrustpubError):
+    """The index refused a file, or the transfer failed.
+
+    ``retryable`` is true for failures worth another try (transport errors, 5xx, 429);
+    a 4xx answer is final.
+    """
+
+    def __init__(
+        self,
+        filename: str,
+        message: str,
+        *,
+        status: int | None = None,
+        hint: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{filename}: {message}", hint=hint)
+        self.filename = filename
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Uploader(Protocol):
+    """Sends one file to an index. Implementations must be safe to call from several threads."""
+
+    def upload(self, request: UploadRequest) -> UploadResult: ...

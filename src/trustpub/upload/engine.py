@@ -1,0 +1,189 @@
+"""Parallel, retried, idempotent uploads of one release.
+
+Idempotency is by hash, on every index: before the first byte, the index's simple API
+says which files exist and with which sha256. Identical files count as published;
+a file with the same name and other bytes stops the release before anything is sent.
+After a failed upload the index is asked again, because the upload may have landed
+before the connection broke.
+
+Wheels go first (in parallel, ``jobs`` at a time over one connection pool); the sdist
+goes last and only when every wheel is on the index, so an interrupted release never
+shows an sdist without its wheels. Outcomes come back in a deterministic order.
+
+    >>> engine = UploadEngine(NativeUploader(transport), lookup=SimpleIndex(transport, url))  # doctest: +SKIP
+    >>> results = engine.upload(dists, request_for)                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from trustpub.dists import Distribution
+from trustpub.errors import TrustpubError
+from trustpub.upload._types import Uploader, UploadRejected, UploadRequest, UploadResult
+from trustpub.upload.simple import ExistingFiles
+
+__all__ = ["FileConflict", "RetryPolicy", "UploadEngine", "upload_order"]
+
+_logger = logging.getLogger(__name__)
+
+
+class FileConflict(TrustpubError):
+    """The index holds a different file under a name this release wants to use."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time."""
+
+    attempts: int = 5
+    base: float = 0.5
+    cap: float = 20.0
+    total: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.cap)
+        return random.uniform(0, min(self.cap, self.base * (2 ** (attempt - 1))))
+
+
+def upload_order(dists: Sequence[Distribution]) -> list[Distribution]:
+    """Wheels (by filename), then sdists: the order outcomes are reported in."""
+    return sorted(dists, key=lambda d: (d.filetype != "bdist_wheel", d.filename))
+
+
+Progress = Callable[[str, UploadResult], None]
+
+
+class UploadEngine:
+    """Runs an :class:`Uploader` over a release with the guarantees above."""
+
+    def __init__(
+        self,
+        uploader: Uploader,
+        *,
+        lookup: ExistingFiles | None,
+        jobs: int = 4,
+        retry: RetryPolicy = RetryPolicy(),
+        on_result: Progress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.uploader = uploader
+        self.lookup = lookup
+        self.jobs = max(1, jobs)
+        self.retry = retry
+        self.on_result = on_result
+        self._sleep = sleep
+        self._stop = threading.Event()
+
+    def plan(self, dists: Sequence[Distribution]) -> dict[str, str]:
+        """Files of this release already on the index, by name; raise on a conflict."""
+        if self.lookup is None or not dists:
+            return {}
+        project = _project_name(dists[0])
+        existing = self.lookup.files(project)
+        present: dict[str, str] = {}
+        for dist in dists:
+            sha = existing.get(dist.filename)
+            if sha is None:
+                continue
+            if sha.lower() != dist.sha256:
+                raise FileConflict(
+                    f"{dist.filename}: the index already has a different file with this name "
+                    f"(sha256 {sha[:16]}…, ours {dist.sha256[:16]}…); nothing was uploaded",
+                    hint="a published filename can never be replaced; bump the version and rebuild",
+                )
+            present[dist.filename] = sha
+        return present
+
+    def upload(
+        self, dists: Sequence[Distribution], request_for: Callable[[Distribution], UploadRequest]
+    ) -> list[UploadResult]:
+        ordered = upload_order(dists)
+        present = self.plan(ordered)
+        results: dict[str, UploadResult] = {}
+        for dist in ordered:
+            if dist.filename in present:
+                results[dist.filename] = self._report(
+                    UploadResult(dist.filename, "already-present", message="identical file already on the index")
+                )
+        wheels = [d for d in ordered if d.filetype == "bdist_wheel" and d.filename not in results]
+        others = [d for d in ordered if d.filetype != "bdist_wheel" and d.filename not in results]
+        errors: list[BaseException] = []
+        if wheels:
+            with ThreadPoolExecutor(max_workers=min(self.jobs, len(wheels)), thread_name_prefix="trustpub-upload") as pool:
+                futures = [pool.submit(self._one, d, request_for) for d in wheels]
+                for dist, future in zip(wheels, futures, strict=True):
+                    try:
+                        results[dist.filename] = future.result()
+                    except BaseException as exc:  # collected, re-raised after every wheel settled
+                        errors.append(exc)
+        if errors:
+            raise errors[0]
+        for dist in others:
+            results[dist.filename] = self._one(dist, request_for)
+        return [results[d.filename] for d in ordered]
+
+    def _one(self, dist: Distribution, request_for: Callable[[Distribution], UploadRequest]) -> UploadResult:
+        if self._stop.is_set():
+            raise TrustpubError(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            request = request_for(dist)  # fresh credentials for every attempt (tokens expire)
+            try:
+                result = self.uploader.upload(request)
+                return self._report(result)
+            except UploadRejected as exc:
+                if self._landed(dist):
+                    return self._report(
+                        UploadResult(dist.filename, "already-present" if _is_exists(exc) else "uploaded", exc.status,
+                                     "the index already holds these exact bytes")
+                    )
+                if _is_exists(exc):
+                    self._stop.set()
+                    raise FileConflict(
+                        f"{dist.filename}: the index already has a different file with this name; nothing more was uploaded",
+                        hint="a published filename can never be replaced; bump the version and rebuild",
+                    ) from None
+                elapsed = time.monotonic() - started
+                if not exc.retryable or attempt >= self.retry.attempts or elapsed >= self.retry.total:
+                    self._stop.set()
+                    raise
+                pause = self.retry.delay(attempt, exc.retry_after)
+                _logger.info("%s: attempt %d failed (%s); retrying in %.1fs", dist.filename, attempt, exc.message, pause)
+                self._sleep(pause)
+            except BaseException:
+                self._stop.set()
+                raise
+
+    def _landed(self, dist: Distribution) -> bool:
+        """After a failure: is exactly this file on the index now?"""
+        if self.lookup is None:
+            return False
+        try:
+            existing = self.lookup.files(_project_name(dist), refresh=True)
+        except TrustpubError:
+            return False
+        return existing.get(dist.filename, "").lower() == dist.sha256
+
+    def _report(self, result: UploadResult) -> UploadResult:
+        if self.on_result is not None:
+            self.on_result(result.filename, result)
+        return result
+
+
+def _is_exists(exc: UploadRejected) -> bool:
+    text = exc.message.lower()
+    return exc.status == 409 or (exc.status == 400 and "already exist" in text)
+
+
+def _project_name(dist: Distribution) -> str:
+    return dist.filename.split("-", 1)[0]

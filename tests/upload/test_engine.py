@@ -1,0 +1,144 @@
+"""The engine's guarantees: order, parallelism bound, retries, idempotency by hash, conflicts."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.distfactory import make_sdist, make_wheel
+from trustpub.dists import Distribution, inspect
+from trustpub.secrets import Secret
+from trustpub.upload._types import UploadRejected, UploadRequest, UploadResult
+from trustpub.upload.engine import FileConflict, RetryPolicy, UploadEngine
+
+
+class FakeIndex:
+    """An index as the engine sees it: a name -> sha256 table, plus a scripted failure list."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, str] = {}
+        self.failures: dict[str, list[UploadRejected]] = {}
+        self.land_then_fail: set[str] = set()
+        self.calls: list[str] = []
+        self.active = 0
+        self.max_active = 0
+        self.lock = threading.Lock()
+
+    def files(self, project: str, *, refresh: bool = False) -> dict[str, str]:
+        return dict(self.stored)
+
+    def upload(self, request: UploadRequest) -> UploadResult:
+        with self.lock:
+            self.calls.append(request.filename)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            threading.Event().wait(0.02)
+            queue = self.failures.get(request.filename)
+            if queue:
+                raise queue.pop(0)
+            if request.filename in self.stored and self.stored[request.filename] != request.sha256:
+                raise UploadRejected(request.filename, "400 File already exists", status=400)
+            self.stored[request.filename] = request.sha256
+            if request.filename in self.land_then_fail:
+                self.land_then_fail.discard(request.filename)
+                raise UploadRejected(request.filename, "connection reset", retryable=True)
+            return UploadResult(request.filename, "uploaded", 200)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def _release(tmp_path: Path, n: int = 6) -> list[Distribution]:
+    wheels = [make_wheel(tmp_path, tag=f"cp3{10 + i}-cp3{10 + i}-manylinux_2_17_x86_64") for i in range(n)]
+    return [inspect(p) for p in [make_sdist(tmp_path), *wheels]]
+
+
+def _req(dist: Distribution) -> UploadRequest:
+    return UploadRequest(dist.path, dist.filename, dist.sha256, dist.blake2_256, dist.size, "http://127.0.0.1:1/legacy/", "__token__", Secret("pypi-x"))
+
+
+def _engine(index: FakeIndex, **kwargs: object) -> UploadEngine:
+    return UploadEngine(index, lookup=index, sleep=lambda s: None, **kwargs)  # type: ignore[arg-type]
+
+
+def test_wheels_first_sdist_last_and_bounded_parallelism(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path)
+    results = _engine(index, jobs=3).upload(dists, _req)
+    assert [r.filename for r in results][-1].endswith(".tar.gz")
+    assert index.calls[-1].endswith(".tar.gz")
+    assert all(r.outcome == "uploaded" for r in results)
+    assert 1 < index.max_active <= 3
+
+
+def test_rerun_uploads_only_what_is_missing(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path)
+    for d in dists[1:4]:
+        index.stored[d.filename] = d.sha256
+    results = _engine(index).upload(dists, _req)
+    assert sorted(index.calls) == sorted(d.filename for d in dists if d.filename not in {x.filename for x in dists[1:4]})
+    assert {r.filename: r.outcome for r in results}[dists[1].filename] == "already-present"
+
+
+def test_conflicting_existing_file_stops_before_any_upload(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path)
+    index.stored[dists[2].filename] = "0" * 64
+    with pytest.raises(FileConflict, match="different file with this name"):
+        _engine(index).upload(dists, _req)
+    assert index.calls == []
+
+
+def test_retries_transient_failures_then_succeeds(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 1)
+    wheel = next(d for d in dists if d.is_wheel)
+    index.failures[wheel.filename] = [
+        UploadRejected(wheel.filename, "503 Service Unavailable", status=503, retryable=True),
+        UploadRejected(wheel.filename, "429 Too Many Requests", status=429, retryable=True, retry_after=1.0),
+    ]
+    results = _engine(index).upload(dists, _req)
+    assert index.calls.count(wheel.filename) == 3
+    assert all(r.outcome == "uploaded" for r in results)
+
+
+def test_final_4xx_is_not_retried_and_sdist_is_not_sent(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 2)
+    wheel = next(d for d in dists if d.is_wheel)
+    index.failures[wheel.filename] = [UploadRejected(wheel.filename, "400 Invalid distribution file.", status=400)]
+    with pytest.raises(UploadRejected, match="Invalid distribution"):
+        _engine(index).upload(dists, _req)
+    assert index.calls.count(wheel.filename) == 1
+    assert not any(c.endswith(".tar.gz") for c in index.calls)
+
+
+def test_retries_are_bounded(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 1)
+    wheel = next(d for d in dists if d.is_wheel)
+    index.failures[wheel.filename] = [UploadRejected(wheel.filename, "502", status=502, retryable=True) for _ in range(10)]
+    with pytest.raises(UploadRejected):
+        _engine(index, retry=RetryPolicy(attempts=3)).upload(dists, _req)
+    assert index.calls.count(wheel.filename) == 3
+
+
+def test_failure_after_landing_counts_as_uploaded(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 1)
+    wheel = next(d for d in dists if d.is_wheel)
+    index.land_then_fail.add(wheel.filename)
+    results = _engine(index).upload(dists, _req)
+    assert index.calls.count(wheel.filename) == 1
+    assert {r.filename: r.outcome for r in results}[wheel.filename] == "uploaded"
+
+
+def test_backoff_grows_and_honours_retry_after() -> None:
+    policy = RetryPolicy(base=1.0, cap=8.0)
+    assert policy.delay(1, 3.0) == 3.0
+    assert all(0 <= policy.delay(5, None) <= 8.0 for _ in range(50))
+    assert policy.delay(2, 100.0) == 8.0
