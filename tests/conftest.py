@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+# Real pypiserver and devpi-server fixtures (started on 127.0.0.1 by the tests).
+pytest_plugins = ["tests.servers"]
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo
