@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--to", default="pypi", metavar="INDEX", help="pypi, testpypi or an upload URL (default: pypi)")
     doctor.add_argument("--project", metavar="NAME", help="project name for the settings link (default: from dist/)")
     doctor.add_argument("--mint", action="store_true", help="also try a real token exchange and explain the answer")
+    doctor.add_argument(
+        "--publisher",
+        metavar="SPEC",
+        help="the trusted publisher as configured on the index (github:OWNER/REPO/WORKFLOW[@ENV], "
+        "gitlab:NS/PROJECT/PATH[@ENV], google:EMAIL); each claim is compared with it",
+    )
     _add_output_flags(doctor)
 
     return parser

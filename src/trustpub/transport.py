@@ -28,6 +28,7 @@ from __future__ import annotations
 import json as _json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -58,6 +59,8 @@ USER_AGENT = f"trustpub/{__version__}"
 #: Seconds to wait for a connection and for each read.
 DEFAULT_TIMEOUT = 30.0
 MAX_REDIRECTS = 5
+#: Connection attempts before giving up (nothing was sent, so retrying is safe).
+_CONNECT_ATTEMPTS = 3
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Headers that identify the caller and must not follow a redirect to another host.
@@ -169,6 +172,7 @@ class Transport:
         ``authorization`` is the full ``Authorization`` header value (``Basic …``,
         ``bearer …``) as a :class:`Secret`. ``credentials=True`` marks a body that is
         itself a credential (a JWT for mint-token) so it gets the same protection.
+        ``max_redirects=0`` returns a redirect answer as it is, unfollowed.
         Raises :class:`InsecureTransport` or :class:`TransportError`.
         """
         send_headers: dict[str, str] = {"User-Agent": self.user_agent}
@@ -194,7 +198,7 @@ class Transport:
                 self._require_secure(current_url)
             response = self._send(current_method, current_url, send_headers, body, timeout)
             location = response.headers.get("Location") if response.status in _REDIRECT_STATUSES else None
-            if not location:
+            if not location or max_redirects == 0:
                 return Response(
                     status=response.status,
                     reason=response.reason or "",
@@ -274,29 +278,50 @@ class Transport:
         timeout: float | None,
     ) -> urllib3.BaseHTTPResponse:
         read = self.timeout if timeout is None else timeout
-        _logger.debug("HTTP %s %s", method, safe_url(url))
-        try:
-            response = self.pool.request(
-                method,
-                url,
-                headers=dict(headers),
-                body=body,
-                redirect=False,
-                retries=urllib3.Retry(total=2, connect=2, read=0, status=0, redirect=0, other=0, backoff_factor=0.1),
-                timeout=urllib3.Timeout(connect=min(self.connect_timeout, read), read=read),
-            )
-        except urllib3.exceptions.MaxRetryError as exc:
-            raise TransportError(
-                f"could not reach {safe_url(url)}: {redact(str(exc.reason))}",
-                hint="check the URL and the network; for a local index make sure it is running",
-            ) from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise TransportError(
-                f"{method} {safe_url(url)} failed: {redact(str(exc))}",
-                hint="the connection broke or timed out; try again",
-            ) from None
+        attempt = 0
+        while True:
+            attempt += 1
+            _logger.debug("HTTP %s %s%s", method, safe_url(url), f" (attempt {attempt})" if attempt > 1 else "")
+            try:
+                response = self.pool.request(
+                    method,
+                    url,
+                    headers=dict(headers),
+                    body=body,
+                    redirect=False,
+                    retries=False,
+                    timeout=urllib3.Timeout(connect=min(self.connect_timeout, read), read=read),
+                )
+                break
+            except urllib3.exceptions.ConnectTimeoutError as exc:  # includes NewConnectionError
+                # Nothing reached the server: always safe to try again.
+                if attempt < _CONNECT_ATTEMPTS:
+                    time.sleep(0.1 * 2 ** (attempt - 1))
+                    continue
+                raise TransportError(
+                    f"could not reach {safe_url(url)}: {_reason(exc)}",
+                    hint="check the URL and the network; for a local index make sure it is running",
+                ) from None
+            except urllib3.exceptions.ProtocolError as exc:
+                # A kept-alive connection closed under us; only a read can be replayed blindly.
+                if method in ("GET", "HEAD") and attempt < 2:
+                    continue
+                raise TransportError(
+                    f"{method} {safe_url(url)} failed: the connection broke ({_reason(exc)})",
+                    hint="try again; the server may have restarted",
+                ) from None
+            except urllib3.exceptions.HTTPError as exc:
+                raise TransportError(
+                    f"{method} {safe_url(url)} failed: {_reason(exc)}",
+                    hint="the connection broke or timed out; try again",
+                ) from None
         _logger.debug("HTTP %s %s -> %d", method, safe_url(url), response.status)
         return response
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or (exc.args[-1] if exc.args else exc)
+    return redact(str(reason))
 
 
 def _maybe_json(response: Response) -> Any:
