@@ -24,6 +24,14 @@ Routes are tried in registration order. A route's path is an exact path, a prefi
 line), never a dead connection. A handler may also raise :class:`HTTPError` to answer
 early.
 
+Large bodies: a route registered with ``stream=True`` gets the body as
+``request.stream`` (a file-like ``read(n)`` limited to the body, chunked or not)
+instead of ``request.body``, so an upload can go to disk without ever being held in
+memory; whatever the handler leaves unread is drained before the reply, so the
+connection stays usable. A handler can raise :class:`AbortConnection` to drop the
+connection with a TCP reset instead of answering (fault injection), and a
+``Response`` may carry an open binary ``file`` that is streamed as the body.
+
 Why not ``http.server`` as is: its ``server_bind`` does a reverse DNS lookup, it
 prints to stderr, it leaves keep-alive handler threads blocked on idle client
 connections at shutdown, and without ``disable_nagle_algorithm`` every keep-alive
@@ -34,21 +42,27 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import logging
+import os
 import re
+import shutil
 import socket
 import socketserver
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "AbortConnection",
+    "BodyStream",
     "HTTPError",
     "Handler",
     "LocalRequestHandler",
@@ -72,7 +86,8 @@ class Request:
 
     ``path`` is the raw path without the query string (not percent-decoded, so a
     handler sees exactly what the client sent); ``query`` maps each parameter to all
-    its values in order; ``body`` is the whole body (``Content-Length`` or chunked).
+    its values in order; ``body`` is the whole body (``Content-Length`` or chunked),
+    except on ``stream=True`` routes, where ``body`` is empty and ``stream`` reads it.
     """
 
     method: str
@@ -82,6 +97,7 @@ class Request:
     body: bytes
     client: tuple[str, int]
     match: re.Match[str] | None = None
+    stream: BodyStream | None = None
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``name``.
@@ -120,7 +136,10 @@ class Response:
     """What a handler returns.
 
     ``reason`` replaces the standard reason phrase of the status line; PyPI puts its
-    upload error messages there, so a PyPI-like server needs it.
+    upload error messages there, so a PyPI-like server needs it (characters outside
+    Latin-1 become ``?`` and line breaks spaces, as a status line requires).
+    ``file``, when given, is an open binary file sent as the body instead of
+    ``body`` (and closed afterwards): downloads are streamed, not loaded.
     """
 
     status: int = 200
@@ -128,6 +147,7 @@ class Response:
     content_type: str = "application/octet-stream"
     headers: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
+    file: BinaryIO | None = None
 
 
 class HTTPError(Exception):
@@ -141,6 +161,82 @@ class HTTPError(Exception):
         self.status = status
         self.message = message
         self.response = response
+
+
+class AbortConnection(Exception):
+    """Raised inside a handler to drop the connection with a TCP reset, unanswered.
+
+    Fault injection for client tests: "the connection was reset mid-upload".
+    """
+
+
+class BodyStream:
+    """The request body of a ``stream=True`` route, read on demand.
+
+    ``read(n)`` returns at most ``n`` bytes and ``b""`` at the end of the body; it
+    handles ``Content-Length`` and chunked bodies alike. A malformed body raises
+    :class:`HTTPError` (400).
+    """
+
+    _CHUNK = 1024 * 1024
+
+    def __init__(self, rfile: io.BufferedIOBase | BinaryIO, headers: Message) -> None:
+        self._rfile = rfile
+        self._chunked = "chunked" in str(headers.get("Transfer-Encoding", "")).lower()
+        self._left = 0  # bytes left in the body (or in the current chunk)
+        self._done = False
+        if not self._chunked:
+            length = headers.get("Content-Length")
+            try:
+                self._left = int(length) if length else 0
+            except ValueError:
+                raise HTTPError(400, f"invalid Content-Length {length!r}") from None
+            if self._left < 0:
+                raise HTTPError(400, f"invalid Content-Length {length!r}")
+            self._done = self._left == 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether the whole body has been read."""
+        return self._done
+
+    def _next_chunk(self) -> None:
+        line = self._rfile.readline(65537)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise HTTPError(400, "malformed chunked body") from None
+        if size == 0:
+            while self._rfile.readline(65537).strip():
+                pass  # trailer section
+            self._done = True
+        self._left = size
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes of the body (all the rest when ``size < 0``)."""
+        if size < 0:
+            return b"".join(iter(lambda: self.read(self._CHUNK), b""))
+        if self._done or size == 0:
+            return b""
+        if self._chunked and self._left == 0:
+            self._next_chunk()
+            if self._done:
+                return b""
+        data = self._rfile.read(min(size, self._left))
+        if not data:
+            raise HTTPError(400, "request body ended early")
+        self._left -= len(data)
+        if self._left == 0:
+            if self._chunked:
+                self._rfile.readline(3)  # CRLF after the chunk data
+            else:
+                self._done = True
+        return data
+
+    def drain(self) -> None:
+        """Read and discard the rest of the body."""
+        while self.read(self._CHUNK):
+            pass
 
 
 Handler = Callable[[Request], Response]
@@ -176,6 +272,7 @@ class _Route:
     pattern: str | re.Pattern[str]
     handler: Handler
     prefix: bool
+    stream: bool = False
 
     def matches(self, path: str) -> tuple[bool, re.Match[str] | None]:
         if isinstance(self.pattern, re.Pattern):
@@ -257,12 +354,23 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(3)  # CRLF after the chunk data
 
+    def _streams(self, path: str, method: str) -> bool:
+        for route in self.server.routes:
+            if route.method == method and route.matches(path)[0]:
+                return route.stream
+        return False
+
     def _dispatch(self) -> None:
         split = urlsplit(self.path)
         method = "GET" if self.command == "HEAD" else self.command
+        stream: BodyStream | None = None
         try:
             try:
-                body = self._read_body()
+                if self._streams(split.path, method):
+                    stream = BodyStream(self.rfile, self.headers)
+                    body = b""
+                else:
+                    body = self._read_body()
             except HTTPError:
                 # The rest of the body is unread: the connection cannot be reused.
                 self.close_connection = True
@@ -274,14 +382,32 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
                 headers=self.headers,
                 body=body,
                 client=(str(self.client_address[0]), int(self.client_address[1])),
+                stream=stream,
             )
             response = self._route(request, method)
+        except AbortConnection:
+            self._abort()
+            return
         except HTTPError as exc:
             response = exc.response or error_response(exc.status, exc.message)
         except Exception:
             _logger.exception("%s: %s %s failed", self.server.label, self.command, split.path)
             response = error_response(500, "internal error in the local server")
+        if stream is not None and not stream.finished:
+            try:
+                stream.drain()
+            except (HTTPError, OSError):
+                self.close_connection = True
         self._send(response)
+
+    def _abort(self) -> None:
+        """Close the connection with a reset (SO_LINGER 0), without answering."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            self.connection.close()
 
     def _route(self, request: Request, method: str) -> Response:
         allowed: list[str] = []
@@ -303,14 +429,28 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         return error_response(404, f"no route for {request.path}")
 
     def _send(self, response: Response) -> None:
-        self.send_response(response.status, response.reason)
+        reason = response.reason
+        if reason is not None:
+            reason = reason.encode("latin-1", "replace").decode("latin-1")
+            reason = reason.replace("\r", " ").replace("\n", " ")
+        if response.file is not None:
+            with response.file as fp:
+                length = os.fstat(fp.fileno()).st_size
+                self._send_head(response, reason, length)
+                if self.command != "HEAD":
+                    shutil.copyfileobj(fp, self.wfile, 1024 * 1024)
+            return
+        self._send_head(response, reason, len(response.body))
+        if self.command != "HEAD" and response.body:
+            self.wfile.write(response.body)
+
+    def _send_head(self, response: Response, reason: str | None, length: int) -> None:
+        self.send_response(response.status, reason)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Content-Length", str(length))
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        if self.command != "HEAD" and response.body:
-            self.wfile.write(response.body)
 
 
 class _ThreadingServer(ThreadingHTTPServer):
@@ -412,16 +552,18 @@ class LocalServer:
         handler: Handler,
         *,
         prefix: bool = False,
+        stream: bool = False,
     ) -> None:
         """Register ``handler`` for ``method`` on ``path``.
 
         ``path`` is an exact path, a prefix when ``prefix=True``, or a compiled
         regular expression matched against the whole path. HEAD requests are served
-        by the GET route, without the body.
+        by the GET route, without the body. With ``stream=True`` the handler reads
+        the body from ``request.stream`` instead of getting it in ``request.body``.
         """
         if prefix and isinstance(path, re.Pattern):
             raise ValueError("prefix=True applies to string paths only")
-        self._routes.append(_Route(method.upper(), path, handler, prefix))
+        self._routes.append(_Route(method.upper(), path, handler, prefix, stream))
 
     @property
     def running(self) -> bool:
