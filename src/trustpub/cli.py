@@ -39,6 +39,33 @@ def _add_output_flags(p: argparse.ArgumentParser, *, json_flag: bool = True) -> 
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
 
 
+def _add_publish_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
+    p.add_argument("--to", default="pypi", metavar="INDEX", help="pypi, testpypi, or the index's legacy upload URL (default: pypi)")
+    p.add_argument("--testpypi", action="store_true", help="same as --to testpypi")
+    p.add_argument("--dry-run", action="store_true", help="check and plan only: no network, no credentials")
+    p.add_argument(
+        "--credentials",
+        choices=("auto", "trusted-publishing", "token"),
+        default="auto",
+        help="how to authenticate (default auto: a token or .pypirc if given, else trusted publishing in CI)",
+    )
+    p.add_argument("--repository", metavar="NAME", help="credentials (and URL) from this .pypirc section")
+    p.add_argument("--sigstore", metavar="production|staging|FILE", help="Sigstore instance for attestations (default: $TRUSTPUB_SIGSTORE or production)")
+    p.add_argument(
+        "--attestations",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="attach PEP 740 attestations (default: on with trusted publishing)",
+    )
+    p.add_argument("--attestations-dir", metavar="DIR", help="write attestation files here instead of beside the dists")
+    p.add_argument("--slsa", action="store_true", help="also attach a SLSA Provenance v1 attestation per file")
+    p.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
+    p.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
+    p.add_argument("--uv-binary", default="uv", metavar="PATH", help="uv executable for --uploader uv")
+    _add_output_flags(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="trustpub",
@@ -62,6 +89,35 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
     check.add_argument("--list-rules", action="store_true", help="print every rule id and what it checks, then exit")
     _add_output_flags(check)
+
+    publish = sub.add_parser(
+        "publish",
+        help="check, attest and upload a release (trusted publishing by default)",
+        description=(
+            "Publish PATHS (files or folders, default dist/): preflight every file, plan against "
+            "the index by hash, get credentials, attest, mint, upload in parallel with retries, "
+            "and verify that the index lists our bytes. Safe to re-run: a re-run completes a "
+            "half-done release and never uploads different bytes under an existing name."
+        ),
+    )
+    _add_publish_flags(publish)
+
+    rehearse = sub.add_parser(
+        "rehearse",
+        help="run the whole publish chain against a local PyPI + Sigstore + OIDC world",
+        description=(
+            "Start the local PyPI world, trust a GitHub-shaped identity for the project, publish "
+            "PATHS to it with trusted publishing and attestations, verify every file through the "
+            "integrity API, print the report and stop the world."
+        ),
+    )
+    rehearse.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
+    rehearse.add_argument("--keep", action="store_true", help="leave the world running after the rehearsal (Ctrl-C stops it)")
+    rehearse.add_argument("--slsa", action="store_true", help="also attach SLSA provenance attestations")
+    rehearse.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
+    rehearse.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
+    rehearse.add_argument("--dir", metavar="DIR", help="keep the world's files here (default: a temporary folder)")
+    _add_output_flags(rehearse)
 
     doctor = sub.add_parser(
         "doctor",

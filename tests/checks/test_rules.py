@@ -153,6 +153,9 @@ CASES: dict[str, list[tuple[Build, str]]] = {
     "release-one-sdist": [
         (lambda d: [make_sdist(d), make_sdist(d / "sub" if (d / "sub").mkdir() is None else d, filename="demo_pkg-1.0.tar.gz", metadata=make_metadata(version="1.0"))], "Only one sdist may be uploaded per release"),
     ],
+    "release-duplicate-content": [
+        (lambda d: [make_wheel(d), _copy_as(make_wheel(d), "demo_pkg-1.0.0-py2.py3-none-any.whl")], "has the same bytes as"),
+    ],
     "release-duplicate-filename": [
         (lambda d: [make_wheel(d), make_wheel(d / "again" if (d / "again").mkdir() is None else d)], "2 files share the name"),
     ],
@@ -161,6 +164,12 @@ CASES: dict[str, list[tuple[Build, str]]] = {
 # Rules whose failing input is a property no file on disk can cheaply have (size);
 # they are tested below on inspected distributions with the size replaced.
 SIZE_RULES = {"file-size-limit", "release-size-limit"}
+
+
+def _copy_as(path: Path, name: str) -> Path:
+    target = path.parent / name
+    target.write_bytes(path.read_bytes())
+    return target
 
 
 def _write(path: Path, data: bytes) -> Path:

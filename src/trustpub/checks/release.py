@@ -80,3 +80,16 @@ def duplicate_filenames(contexts: Sequence[FileContext]) -> Iterator[Finding]:
         if n > 1:
             paths = [str(c.dist.path) for c in contexts if c.dist.filename == name]
             yield error(f"{n} files share the name {name!r}: {', '.join(paths)}", "PyPI stores one file per name; keep one")
+
+
+@release_rule("release-duplicate-content", "no two files have the same bytes (PyPI refuses the second as a duplicate)")
+def duplicate_content(contexts: Sequence[FileContext]) -> Iterator[Finding]:
+    seen: dict[str, str] = {}
+    for ctx in contexts:
+        first = seen.setdefault(ctx.dist.sha256, ctx.dist.filename)
+        if first != ctx.dist.filename:
+            yield error(
+                f"{ctx.dist.filename} has the same bytes as {first}; PyPI refuses it with 'File already exists'",
+                "a renamed copy is not a new distribution; build each file separately",
+                filename=ctx.dist.filename,
+            )

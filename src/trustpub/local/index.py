@@ -185,6 +185,9 @@ class LocalIndex:
         self.max_file_size = 100 * MIB
         #: Per-project total limit (PyPI's default: 10 GiB).
         self.max_project_size = 10 * GIB
+        #: Every file this process stored, in order: a file stored twice appears twice
+        #: (tests assert that a re-run never uploads a file again).
+        self.stored_log: list[str] = []
         self._lock = threading.RLock()
         self._store = IndexStore(self.storage)
         self._used_jti: dict[tuple[str, str], float] = {}
@@ -862,6 +865,7 @@ class LocalIndex:
         provenance: dict[str, Any] | None,
     ) -> None:
         filename = content.filename
+        self.stored_log.append(filename)
         relative = IndexStore.content_path(content.blake2_256, filename)
         destination = self._store.files_dir / relative
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -150,8 +150,10 @@ class UploadEngine:
                 if _is_exists(exc):
                     self._stop.set()
                     raise FileConflict(
-                        f"{dist.filename}: the index already has a different file with this name; nothing more was uploaded",
-                        hint="a published filename can never be replaced; bump the version and rebuild",
+                        f"{exc.message} (another file with this name or these bytes is already on the index); "
+                        "nothing more was uploaded",
+                        hint="a published filename can never be replaced, and the same bytes cannot be uploaded "
+                        "under two names; bump the version and rebuild",
                     ) from None
                 elapsed = time.monotonic() - started
                 if not exc.retryable or attempt >= self.retry.attempts or elapsed >= self.retry.total:

@@ -1,0 +1,89 @@
+"""``trustpub publish``: the release, end to end (see :mod:`trustpub.orchestrator`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from trustpub.errors import TrustpubError
+from trustpub.orchestrator import Orchestrator, PublishResult
+from trustpub.registry import Registry
+from trustpub.request import PublishRequest
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Verbosity flags to logging levels, with secrets scrubbed from every record."""
+    from trustpub.secrets import install_log_redaction
+
+    install_log_redaction()
+    level = logging.WARNING
+    if getattr(args, "verbose", 0) >= 2:
+        level = logging.DEBUG
+    elif getattr(args, "verbose", 0) == 1:
+        level = logging.INFO
+    logging.basicConfig(level=level, format="trustpub: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> PublishRequest:
+    target = "testpypi" if args.testpypi else args.to
+    paths = tuple(Path(p) for p in (args.paths or ["dist"]))
+    return PublishRequest(
+        paths=paths,
+        registry=Registry.parse(target),
+        dry_run=args.dry_run,
+        credentials=args.credentials,
+        repository=args.repository,
+        sigstore=args.sigstore,
+        attestations=args.attestations,
+        slsa=args.slsa,
+        jobs=args.jobs,
+        uploader=args.uploader,
+        uv_binary=args.uv_binary,
+        attestations_dir=Path(args.attestations_dir) if args.attestations_dir else None,
+        env=env,
+    )
+
+
+def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> tuple[int, PublishResult | None]:
+    """Run the orchestrator and print every report; returns (exit code, result)."""
+    from trustpub.report import annotate, render_text, write_ci_summary
+
+    environ = os.environ if env is None else env
+    quiet = bool(args.quiet)
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    result: PublishResult | None = None
+    code = 0
+    try:
+        result = Orchestrator(say=say).publish(request)
+    except TrustpubError as exc:
+        result = getattr(exc, "result", None)
+        print(f"trustpub: error: {exc}", file=sys.stderr)
+        annotate(exc.message, env=environ, stream=sys.stdout if not args.json else sys.stderr)
+        code = exc.exit_code
+    if result is not None:
+        if not quiet or code:
+            print(render_text(result), file=sys.stderr)
+        write_ci_summary(result, env=environ, stream=sys.stderr)
+        if args.json:
+            json.dump(result.to_json(), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+    elif args.json:
+        json.dump({"ok": False, "error": "the release stopped before any file was processed", "files": []}, sys.stdout)
+        sys.stdout.write("\n")
+    return code, result
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args)
+    request = build_request(args)
+    code, _ = execute(request, args)
+    return code

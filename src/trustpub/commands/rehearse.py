@@ -1,0 +1,125 @@
+"""``trustpub rehearse``: the whole publish chain against the local PyPI world.
+
+The world (OIDC issuer, Sigstore instance, index) starts on 127.0.0.1; the project is
+given a trusted publisher matching a GitHub-shaped identity; ``publish`` runs with
+that identity, exactly as it would in a GitHub Actions job; then every file is checked
+through the index's integrity API, the way an installer verifying provenance would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from trustpub.commands.publish import configure_logging, execute
+from trustpub.errors import ConfigurationError, TrustpubError
+from trustpub.orchestrator import PublishResult
+from trustpub.registry import Registry
+from trustpub.request import PublishRequest
+
+
+def _project_of(paths: list[Path]) -> str:
+    from trustpub.checks import collect_paths
+    from trustpub.dists import inspect
+
+    files, _ = collect_paths(paths)
+    if not files:
+        raise ConfigurationError(f"no distributions found in {', '.join(map(str, paths))}", hint="build them first (python -m build)")
+    meta = inspect(files[0]).metadata
+    if meta:
+        from packaging.metadata import parse_email
+
+        name = parse_email(meta)[0].get("name")
+        if isinstance(name, str):
+            return name
+    return files[0].name.split("-", 1)[0]
+
+
+def verify_provenance(world: object, result: PublishResult) -> list[str]:
+    """Fetch each file's provenance from the integrity API and verify it; returns problems."""
+    from pypi_attestations import Attestation, GitHubPublisher
+    from sigstore.models import ClientTrustConfig
+    from sigstore.verify import Verifier
+
+    from trustpub.pep740 import AttestationRejected, verify_attestation
+    from trustpub.transport import Transport
+
+    transport = Transport()
+    config = ClientTrustConfig.from_json(world.trust_config.read_text())  # type: ignore[attr-defined]
+    verifier = Verifier(trusted_root=config.trusted_root)
+    ident = world.issuer.github  # type: ignore[attr-defined]
+    publisher = GitHubPublisher(repository=ident.repository, workflow=ident.workflow_file)
+    problems = []
+    for f in result.files:
+        url = result.registry.integrity_url(result.project, result.version, f.filename)
+        response, doc = transport.get_json(url)
+        if response.status != 200 or not isinstance(doc, dict):
+            problems.append(f"{f.filename}: no provenance served ({response.status})")
+            continue
+        for bundle in doc.get("attestation_bundles", []):
+            for raw in bundle.get("attestations", []):
+                try:
+                    verify_attestation(
+                        Attestation.model_validate(raw), filename=f.filename, sha256=f.sha256,
+                        publisher=publisher, verifier=verifier,
+                    )
+                except AttestationRejected as exc:
+                    problems.append(f"{f.filename}: {exc}")
+    return problems
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args)
+    from trustpub.local.world import LocalWorld
+
+    paths = [Path(p) for p in (args.paths or ["dist"])]
+    for path in paths:
+        if not path.exists():
+            raise ConfigurationError(f"{path}: no such file or folder")
+    project = _project_of(paths)
+    world = LocalWorld.start(args.dir, project=project)
+    try:
+        env = world.ci_environment()
+        def say(line: str) -> None:
+            if not args.quiet:
+                print(line, file=sys.stderr, flush=True)
+
+        say(f"rehearsal: local index {world.index.upload_url}, Sigstore {world.sigstore.url}, "
+            f"identity github:{world.issuer.github.repository}/{world.issuer.github.workflow_file}")
+        request = PublishRequest(
+            paths=tuple(paths),
+            registry=Registry.parse(world.index.upload_url),
+            credentials="trusted-publishing",
+            sigstore=str(world.trust_config),
+            attestations=True,
+            slsa=args.slsa,
+            jobs=args.jobs,
+            uploader=args.uploader,
+            attestations_dir=world.directory / "attestations",
+            state_dir=world.directory / "state",
+            env=env,
+        )
+        code, result = execute(request, args, env={})
+        if code == 0 and result is not None:
+            problems = verify_provenance(world, result)
+            for problem in problems:
+                print(f"trustpub: rehearsal: {problem}", file=sys.stderr)
+            if problems:
+                code = 1
+            else:
+                say(f"rehearsal passed: {len(result.files)} file(s) published with trusted publishing and verified through the integrity API")
+        if args.keep:
+            info = world.write_info()
+            print(f"world kept running; details in {info}; Ctrl-C to stop", file=sys.stderr)
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            stop.wait()
+        return code
+    except TrustpubError:
+        raise
+    finally:
+        world.stop()

@@ -1,0 +1,222 @@
+"""``trustpub publish`` end to end against the local world: the release guarantees users rely on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.distfactory import make_metadata, make_wheel
+from trustpub.dists import hash_file
+from trustpub.local.world import LocalWorld
+
+REPO = Path(__file__).resolve().parents[1]
+TRUSTPUB = [sys.executable, "-m", "trustpub"]
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo project built by hatchling: its wheel, a second (universal-tagged) wheel, its sdist."""
+    out = tmp_path_factory.mktemp("release")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO / "examples" / "demo")],
+        check=True, capture_output=True,
+    )
+    wheel = next(out.glob("*.whl"))
+    _retag(wheel, out / wheel.name.replace("-py3-none-any", "-py2.py3-none-any"), "py2.py3-none-any")
+    return out
+
+
+def _retag(wheel: Path, target: Path, tag: str) -> None:
+    """A second wheel of the same build with another tag (WHEEL and RECORD updated, so other bytes)."""
+    import base64
+    import hashlib
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as src:
+        members = {info.filename: src.read(info) for info in src.infolist()}
+    wheel_name = next(n for n in members if n.endswith(".dist-info/WHEEL"))
+    members[wheel_name] = members[wheel_name].replace(b"Tag: py3-none-any", f"Tag: {tag}".encode())
+    digest = base64.urlsafe_b64encode(hashlib.sha256(members[wheel_name]).digest()).rstrip(b"=").decode()
+    record_name = next(n for n in members if n.endswith(".dist-info/RECORD"))
+    lines = [
+        f"{wheel_name},sha256={digest},{len(members[wheel_name])}" if line.startswith(wheel_name + ",") else line
+        for line in members[record_name].decode().splitlines()
+    ]
+    members[record_name] = ("\n".join(lines) + "\n").encode()
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in members.items():
+            dst.writestr(name, data)
+
+
+@pytest.fixture
+def dist(release: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "dist"
+    shutil.copytree(release, target)
+    return target
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[LocalWorld]:
+    with LocalWorld.start(tmp_path / "world", project="trustpub-demo") as w:
+        yield w
+
+
+def _token_env(world: LocalWorld) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB", "ACTIONS_", "TRUSTPUB_", "PYPI_"))}
+    env["TRUSTPUB_TOKEN"] = world.index.add_api_token("trustpub-demo")
+    env.pop("CI", None)
+    return env
+
+
+def _publish(world: LocalWorld, dist: Path, cwd: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*TRUSTPUB, "publish", "--to", world.index.upload_url, "--json", *extra, str(dist)],
+        env=env if env is not None else _token_env(world), cwd=cwd, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _index_hashes(world: LocalWorld) -> dict[str, str]:
+    from trustpub.transport import Transport
+    from trustpub.upload.simple import SimpleIndex
+
+    return SimpleIndex(Transport(), world.index.url + "/simple/").files("trustpub-demo")
+
+
+def _ours(dist: Path) -> dict[str, str]:
+    return {p.name: hash_file(p).sha256 for p in dist.iterdir()}
+
+
+def test_token_release_lands_and_json_matches_the_index(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
+    proc = _publish(world, dist, tmp_path, "--no-attestations")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is True and doc["project"] == "trustpub-demo" and doc["version"] == "1.0.0"
+    assert [f["filetype"] for f in doc["files"]] == ["bdist_wheel", "bdist_wheel", "sdist"]
+    assert {f["filename"]: f["sha256"] for f in doc["files"]} == _index_hashes(world) == _ours(dist)
+    assert all(f["outcome"] == "uploaded" for f in doc["files"])
+    assert doc["files"][0]["url"] == f"{world.index.url}/project/trustpub-demo/1.0.0/"
+    assert "TRUSTPUB_TOKEN" in doc["credentials"]
+    journal = json.loads(next((tmp_path / ".trustpub" / "journal").glob("*.json")).read_text())
+    assert {f: e["state"] for f, e in journal["files"].items()} == dict.fromkeys(_ours(dist), "uploaded")
+    # A second run is a no-op that still succeeds.
+    again = _publish(world, dist, tmp_path, "--no-attestations")
+    assert again.returncode == 0, again.stderr
+    assert {f["outcome"] for f in json.loads(again.stdout)["files"]} == {"already-present"}
+    assert sorted(world.index.stored_log) == sorted(_ours(dist))
+
+
+def test_dry_run_makes_no_network_request(dist: Path, tmp_path: Path) -> None:
+    code = (
+        "import socket, sys\n"
+        "def refuse(*a, **k):\n    raise SystemExit('NETWORK USED: %r' % (a,))\n"
+        "socket.socket.connect = refuse\nsocket.create_connection = refuse\nsocket.getaddrinfo = refuse\n"
+        "from trustpub.cli import main\n"
+        f"sys.exit(main(['publish', '--dry-run', '--json', {str(dist)!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("TRUSTPUB")})
+    assert proc.returncode == 0, proc.stderr
+    assert "NETWORK USED" not in proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["dry_run"] is True
+    assert {f["outcome"] for f in doc["files"]} == {"skipped"}
+    assert doc["files"][0]["url"] == "https://pypi.org/project/trustpub-demo/1.0.0/"
+    assert doc["files"][0]["attestation_url"].startswith("https://pypi.org/integrity/trustpub-demo/1.0.0/")
+
+
+def test_dry_run_testpypi_urls(dist: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([*TRUSTPUB, "publish", "--testpypi", "--dry-run", "--json", str(dist)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["files"][0]["url"] == "https://test.pypi.org/project/trustpub-demo/1.0.0/"
+
+
+def test_failing_preflight_uploads_nothing(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
+    make_wheel(dist, name="trustpub_demo", version="1.0.0", tag="cp312-cp312-linux_x86_64",
+               metadata=make_metadata("trustpub-demo", "1.0.0"))
+    proc = _publish(world, dist, tmp_path, "--no-attestations")
+    assert proc.returncode == 1
+    assert "[wheel-platform-tag]" in proc.stderr and "nothing was uploaded" in proc.stderr
+    assert world.index.stored_log == []
+
+
+def test_conflicting_file_stops_the_release_before_anything_goes_up(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
+    # Publish a different sdist under the same name first.
+    other = tmp_path / "other"
+    other.mkdir()
+    from tests.distfactory import make_sdist
+
+    make_sdist(other, name="trustpub_demo", version="1.0.0", metadata=make_metadata("trustpub-demo", "1.0.0"))
+    first = _publish(world, other, tmp_path, "--no-attestations")
+    assert first.returncode == 0, first.stderr
+    before = list(world.index.stored_log)
+    proc = _publish(world, dist, tmp_path, "--no-attestations")
+    assert proc.returncode == 1
+    assert "different file with this name" in proc.stderr
+    assert world.index.stored_log == before
+
+
+@pytest.mark.parametrize("kill_after_stored", [0, 1, 2])
+def test_kill_and_rerun_completes_without_duplicates(world: LocalWorld, dist: Path, tmp_path: Path, kill_after_stored: int) -> None:
+    world.index.upload_delay = 0.4  # each answer is late: a kill can land after the file did
+    env = _token_env(world)
+    proc = subprocess.Popen(
+        [*TRUSTPUB, "publish", "--to", world.index.upload_url, "--no-attestations", "--jobs", "1", str(dist)],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    journal_dir = tmp_path / ".trustpub" / "journal"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        planned = journal_dir.exists() and any(journal_dir.glob("*.json"))
+        if planned and len(world.index.stored_log) >= kill_after_stored:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    world.index.upload_delay = 0.0
+    rerun = subprocess.run(
+        [*TRUSTPUB, "publish", "--to", world.index.upload_url, "--no-attestations", "--json", str(dist)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert _index_hashes(world) == _ours(dist)
+    assert sorted(world.index.stored_log) == sorted(_ours(dist)), "a file was stored twice"
+    # Wheels always land before the sdist.
+    assert world.index.stored_log[-1].endswith(".tar.gz")
+
+
+def test_index_failures_are_retried(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
+    world.index.fail_next_uploads(2, status=503)
+    proc = _publish(world, dist, tmp_path, "--no-attestations")
+    assert proc.returncode == 0, proc.stderr
+    assert _index_hashes(world) == _ours(dist)
+
+
+def test_secret_never_printed(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
+    env = _token_env(world)
+    token = env["TRUSTPUB_TOKEN"]
+    world.index.fail_next_uploads(10, status=400)
+    proc = _publish(world, dist, tmp_path, "--no-attestations", "-vv", env=env)
+    assert proc.returncode == 1
+    assert token not in proc.stdout + proc.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.stat().st_size < 5_000_000:
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    proc = subprocess.run([*TRUSTPUB, "publish", "--to", "ftp://example", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown index" in proc.stderr
+    proc = subprocess.run([*TRUSTPUB, "publish", "--jobs", "0", "--dry-run", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert socket  # keep the import: the conftest guard covers this process
