@@ -28,10 +28,12 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	rm -rf examples/demo/dist
 	$(PY) -m build --no-isolation --outdir examples/demo/dist examples/demo
-	$(VENV)/bin/trustpub check examples/demo/dist
+	$(VENV)/bin/trustpub rehearse examples/demo/dist
 
 bench: $(STAMP)
 	$(PY) bench/check
+	$(PY) bench/attest
+	$(PY) bench/upload
 
 clean:
 	rm -rf $(VENV) examples/demo/dist bench/.work .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,6 @@ import configparser
 import contextlib
 import logging
 import os
-import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -37,6 +36,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from trustpub.checks.platforms import is_allowed_platform
 from trustpub.local._responses import UploadError
 from trustpub.zipcheck import InvalidZip, validate_zip
 
@@ -58,75 +58,13 @@ COMPRESSION_RATIO_THRESHOLD = 50
 
 _MAX_MEMBER_READ = 16 * 1024 * 1024
 
-_ALLOWED_PLATFORMS = frozenset(
-    {
-        "any",
-        "win32",
-        "win_arm64",
-        "win_amd64",
-        "win_ia64",
-        "manylinux1_x86_64",
-        "manylinux1_i686",
-        "manylinux2010_x86_64",
-        "manylinux2010_i686",
-        "manylinux2014_x86_64",
-        "manylinux2014_i686",
-        "manylinux2014_aarch64",
-        "manylinux2014_armv7l",
-        "manylinux2014_ppc64",
-        "manylinux2014_ppc64le",
-        "manylinux2014_s390x",
-        "linux_armv6l",
-        "linux_armv7l",
-    }
-)
-_MACOSX_RE = re.compile(r"macosx_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>.*)")
-_MACOSX_ARCHES = frozenset(
-    {
-        "ppc",
-        "ppc64",
-        "i386",
-        "x86_64",
-        "arm64",
-        "intel",
-        "fat",
-        "fat3",
-        "fat64",
-        "universal",
-        "universal2",
-    }
-)
-_MACOSX_MAJORS = frozenset({"11", "12", "13", "14", "15", "26"})
-_IOS_RE = re.compile(r"ios_(\d+)_(\d+)_(?P<arch>.*)_(iphoneos|iphonesimulator)")
-_IOS_ARCHES = frozenset({"arm64", "x86_64"})
-_ANDROID_RE = re.compile(r"android_(\d+)_(?P<arch>.*)")
-_ANDROID_ARCHES = frozenset({"armeabi_v7a", "arm64_v8a", "x86", "x86_64"})
-_LINUX_RE = re.compile(r"(?P<libc>(many|musl))linux_(\d+)_(\d+)_(?P<arch>.*)")
-_MUSLLINUX_ARCHES = frozenset(
-    {"x86_64", "i686", "aarch64", "armv7l", "ppc64le", "s390x", "riscv64"}
-)
-_MANYLINUX_ARCHES = _MUSLLINUX_ARCHES | {"ppc64"}
-_EMSCRIPTEN_RE = re.compile(r"pyemscripten_\d+_\d+_wasm32")
-
-
 def valid_platform_tag(tag: str) -> bool:
-    """Whether PyPI accepts this wheel platform tag (plain ``linux_x86_64`` it does not)."""
-    if tag in _ALLOWED_PLATFORMS:
-        return True
-    if match := _MACOSX_RE.match(tag):
-        arch_ok = match.group("arch") in _MACOSX_ARCHES
-        if match.group("major") == "10" and arch_ok:
-            return True
-        if match.group("major") in _MACOSX_MAJORS and match.group("minor") == "0" and arch_ok:
-            return True
-    if match := _LINUX_RE.match(tag):
-        arches = _MUSLLINUX_ARCHES if match.group("libc") == "musl" else _MANYLINUX_ARCHES
-        return match.group("arch") in arches
-    if (match := _IOS_RE.match(tag)) and match.group("arch") in _IOS_ARCHES:
-        return True
-    if (match := _ANDROID_RE.match(tag)) and match.group("arch") in _ANDROID_ARCHES:
-        return True
-    return _EMSCRIPTEN_RE.fullmatch(tag) is not None
+    """Whether PyPI accepts this wheel platform tag (plain ``linux_x86_64`` it does not).
+
+    The allow-list is the one trustpub's preflight uses, so the local index and the
+    preflight can never disagree about a tag.
+    """
+    return is_allowed_platform(tag)
 
 
 def _invalid(reason: str | None) -> UploadError:
