@@ -139,6 +139,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_flags(doctor)
 
+    sigstore_help = "production, staging or a ClientTrustConfig FILE (default: $TRUSTPUB_SIGSTORE, else production)"
+    publisher_forms = "github:OWNER/REPO/WORKFLOW_FILE[@ENV], gitlab:NAMESPACE/PROJECT/WORKFLOW_FILEPATH[@ENV] or google:EMAIL"
+
+    attest = sub.add_parser(
+        "attest",
+        help="sign PEP 740 attestations for distributions (in CI)",
+        description=(
+            "Sign <dist>.publish.attestation files with the CI job's identity, verify each one as "
+            "the index will, and write the release provenance. Existing attestations that verify "
+            "are reused; stale ones are replaced."
+        ),
+    )
+    attest.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
+    attest.add_argument("--slsa", action="store_true", help="also sign a per-file SLSA provenance attestation")
+    attest.add_argument(
+        "--attestations-dir",
+        metavar="DIR",
+        help="write attestations and the release provenance here (default: attestations beside the dists, "
+        "the release provenance next to their folder)",
+    )
+    attest.add_argument("--sigstore", metavar="INSTANCE", help=sigstore_help)
+    attest.add_argument("--builder-id", metavar="URI", help="runDetails.builder.id of the SLSA provenance (default: the CI workflow)")
+    attest.add_argument("--publisher", metavar="SPEC", help=f"verify against this publisher instead of the token's ({publisher_forms})")
+    _add_output_flags(attest)
+
+    verify = sub.add_parser(
+        "verify",
+        help="verify attestations as PyPI does, for a publisher",
+        description=(
+            "Verify the attestations of each distribution (beside it, --attestation FILE, or a "
+            "PEP 740 provenance document with --provenance FILE) with PyPI's rules. Exit 0 when "
+            "every file verifies, 1 when one does not."
+        ),
+    )
+    verify.add_argument("paths", nargs="*", metavar="PATHS", help="distributions or folders (default: dist/)")
+    verify.add_argument("--publisher", required=True, metavar="SPEC", help=f"the trusted publisher: {publisher_forms}")
+    verify.add_argument("--sigstore", metavar="INSTANCE", help=sigstore_help)
+    verify.add_argument("--offline", action="store_true", help="use the trust root shipped in sigstore-python; no network")
+    verify.add_argument("--attestation", action="append", metavar="FILE", help="an attestation file for the one distribution (repeatable)")
+    verify.add_argument("--provenance", metavar="FILE", help="a PEP 740 provenance document (PyPI's integrity API) for the one distribution")
+    verify.add_argument("--attestations-dir", metavar="DIR", help="look for attestations here instead of beside the dists")
+    _add_output_flags(verify)
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="show what an attestation says: statement, subject, identity, log entry",
+        description="Show attestations, provenance documents or Sigstore bundles without verifying them.",
+    )
+    inspect.add_argument("files", nargs="*", metavar="FILE", help="attestation, provenance or Sigstore bundle files")
+    _add_output_flags(inspect)
+
     return parser
 
 

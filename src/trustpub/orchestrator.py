@@ -338,7 +338,10 @@ class Orchestrator:
         attester = getattr(self, "_attester", None)
         if attester is None:
             return None
-        out_dir = request.attestations_dir or dists[0].path.parent
+        from trustpub.attest import default_provenance_dir
+
+        # Beside the dist folder, not in it: twine and the official action refuse unknown files in dist/.
+        out_dir = default_provenance_dir([d.path for d in dists], request.attestations_dir)
         path: Path = attester.release_provenance(dists, out_dir=out_dir)
         return path
 

@@ -1,0 +1,148 @@
+"""Where attestation files live, what they are called, and how they are written.
+
+Names (the ones twine, uv and gh-action-pypi-publish look for):
+
+* ``<dist filename>.publish.attestation``: the publish/v1 attestation, PEP 740 JSON;
+* ``<dist filename>.slsa.attestation``: the per-file SLSA Provenance v1 attestation;
+* ``<dist filename>.attestation``: read (older tools wrote it), never written;
+* ``<name>-<version>.provenance.sigstore.json``: the release provenance, a Sigstore
+  bundle v0.3 (DSSE), ``<name>`` being the project name as in an sdist filename.
+  A folder holding several projects or versions gets ``release.provenance.sigstore.json``.
+  By default it goes NEXT TO the dist folder, not into it (:func:`default_provenance_dir`):
+  ``twine check dist/*`` and ``twine upload dist/*`` (and so gh-action-pypi-publish)
+  stop with "Unknown distribution format" on any file in the dist folder that is not a
+  distribution, a ``.asc`` signature or a ``<dist>.<kind>.attestation``.
+
+Files are written atomically (a temporary file renamed over the target), so an
+interrupted run never leaves half an attestation that a re-run would trip over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from pypi_attestations import Attestation
+
+__all__ = [
+    "KINDS",
+    "Kind",
+    "attestation_path",
+    "default_provenance_dir",
+    "existing_attestations",
+    "load_attestation",
+    "log_position",
+    "release_provenance_name",
+    "write_atomic",
+]
+
+_logger = logging.getLogger(__name__)
+
+Kind = Literal["publish", "slsa"]
+#: Attestation kinds in upload order (PyPI takes at most one of each per file).
+KINDS: tuple[Kind, ...] = ("publish", "slsa")
+
+RELEASE_PROVENANCE_SUFFIX = ".provenance.sigstore.json"
+
+
+def attestation_path(directory: Path, filename: str, kind: Kind) -> Path:
+    """``directory/<filename>.<kind>.attestation``."""
+    return directory / f"{filename}.{kind}.attestation"
+
+
+def existing_attestations(directory: Path, filename: str) -> list[Path]:
+    """The attestation files for ``filename`` in ``directory``, in a stable order."""
+    names = [f"{filename}.publish.attestation", f"{filename}.slsa.attestation", f"{filename}.attestation"]
+    return [directory / name for name in names if (directory / name).is_file()]
+
+
+def load_attestation(path: Path) -> Attestation:
+    """Parse a PEP 740 attestation file. Raises ``ValueError`` with a one-line reason."""
+    from pydantic import ValidationError
+    from pypi_attestations import Attestation
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror}") from None
+    try:
+        return Attestation.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "document"
+        raise ValueError(f"not a PEP 740 attestation ({where}: {first.get('msg')})") from None
+
+
+def log_position(attestation: Attestation) -> tuple[int | None, int | None]:
+    """(log index, integrated time) of the attestation's first transparency entry."""
+    entries: Sequence[Any] = attestation.verification_material.transparency_entries
+    if not entries:
+        return None, None
+    entry = entries[0]
+
+    def _int(value: Any) -> int | None:
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
+    return _int(entry.get("logIndex")), _int(entry.get("integratedTime"))
+
+
+def default_provenance_dir(dist_paths: Iterable[Path], attestations_dir: Path | None = None) -> Path:
+    """Where the release provenance goes: ``attestations_dir``, else next to the dists' folder.
+
+    ``dist/demo-1.0.tar.gz`` gives ``.`` (the folder holding ``dist/``). Never inside
+    the dist folder itself, so ``twine upload dist/*`` keeps working (module docstring).
+    """
+    if attestations_dir is not None:
+        return attestations_dir
+    folders = {Path(p).resolve().parent for p in dist_paths}
+    folder = sorted(folders)[0] if folders else Path.cwd().resolve()
+    return folder.parent
+
+
+def release_provenance_name(filenames: Iterable[str]) -> str:
+    """``<name>-<version>.provenance.sigstore.json`` for one project version, else ``release...``."""
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        canonicalize_name,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+
+    releases: set[tuple[str, str]] = set()
+    for filename in filenames:
+        try:
+            parsed = parse_wheel_filename(filename) if filename.endswith(".whl") else parse_sdist_filename(filename)
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            return "release" + RELEASE_PROVENANCE_SUFFIX
+        releases.add((canonicalize_name(parsed[0]).replace("-", "_"), str(parsed[1])))
+    if len(releases) == 1:
+        name, version = releases.pop()
+        return f"{name}-{version}{RELEASE_PROVENANCE_SUFFIX}"
+    return "release" + RELEASE_PROVENANCE_SUFFIX
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        # mkstemp makes 0600 files; attestations and provenance are public documents.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _logger.debug("wrote %s (%d bytes)", path, len(data))

@@ -1,0 +1,130 @@
+"""``trustpub verify``: would PyPI accept these attestations from this publisher?
+
+For each distribution (PATHS: files or folders, default ``dist/``) it verifies the
+attestations beside it (``<dist>.publish.attestation``, ``<dist>.slsa.attestation``,
+``<dist>.attestation``), or the files named with ``--attestation``, or the PEP 740
+provenance document PyPI serves (``--provenance FILE``), with PyPI's own rules
+against ``--publisher SPEC`` on the ``--sigstore`` trust root. ``--offline`` uses the
+root shipped inside sigstore-python: no network, nothing written.
+
+One line per file on stderr; ``--json`` puts the verdicts on stdout.
+Exit 0: every file verified; 1: at least one did not (the line says why); 2: usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from trustpub.errors import ConfigurationError
+
+__all__ = ["run"]
+
+_logger = logging.getLogger(__name__)
+
+
+def _dist_files(paths: list[str]) -> list[Path]:
+    import os
+
+    from trustpub.checks import collect_paths
+
+    if not paths:
+        if not os.path.isdir("dist"):
+            raise ConfigurationError("no PATHS given and there is no dist/ folder here", hint="pass the distributions to verify")
+        paths = ["dist"]
+    files, _skipped = collect_paths(paths)
+    if not files:
+        raise ConfigurationError(f"no distributions found in {', '.join(paths)}")
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    from trustpub.secrets import install_log_redaction
+
+    install_log_redaction()
+    if getattr(args, "verbose", 0):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
+
+    from trustpub.attest import (
+        PUBLISH_V1,
+        SLSA_PROVENANCE_V1,
+        FileVerification,
+        existing_attestations,
+        load_trust_config,
+        parse_publisher_spec,
+        verify_files,
+        verify_provenance,
+    )
+    from trustpub.dists import hash_file
+
+    publisher = parse_publisher_spec(args.publisher)
+    files = _dist_files(list(args.paths))
+    explicit = [Path(p) for p in (args.attestation or [])]
+    if (explicit or args.provenance) and len(files) != 1:
+        raise ConfigurationError(
+            f"--attestation and --provenance name the attestations of ONE distribution, but {len(files)} were given",
+            hint="pass exactly one distribution with them",
+        )
+    for path in [*explicit, *([Path(args.provenance)] if args.provenance else [])]:
+        if not path.is_file():
+            raise ConfigurationError(f"{path}: no such file")
+    attestations_dir = Path(args.attestations_dir) if args.attestations_dir else None
+
+    trust = load_trust_config(args.sigstore)
+    verifier = trust.verifier(offline=bool(args.offline))
+
+    results = []
+    for path in files:
+        sha256 = hash_file(path).sha256
+        if args.provenance:
+            result = verify_provenance(
+                Path(args.provenance).read_bytes(), path.name, sha256, publisher, verifier, source=Path(args.provenance).name
+            )
+        else:
+            where = attestations_dir or path.parent
+            found = explicit or existing_attestations(where, path.name)
+            if found:
+                result = verify_files(path.name, sha256, found, publisher, verifier)
+            else:
+                result = FileVerification(
+                    path.name,
+                    sha256,
+                    reason=f"no attestation found (looked for {where / path.name}.publish.attestation, "
+                    ".slsa.attestation and .attestation)",
+                )
+        results.append(result)
+
+    ok = all(r.ok for r in results)
+    if args.json:
+        document: dict[str, Any] = {
+            "ok": ok,
+            "sigstore": trust.name,
+            "offline": bool(args.offline),
+            "publisher": publisher.model_dump(),
+            "files": [r.to_json() for r in results],
+        }
+        print(json.dumps(document, indent=2, sort_keys=True))
+    err = sys.stderr
+    for result in results:
+        for note in result.notes:
+            print(f"{result.filename}: note: {note}", file=err)
+        if result.ok:
+            if not args.quiet:
+                labels = {PUBLISH_V1: "publish/v1", SLSA_PROVENANCE_V1: "SLSA provenance v1"}
+                kinds = ", ".join(
+                    f"{labels.get(c.predicate_type or '', c.predicate_type)} (log index {c.log_index})" for c in result.checks
+                )
+                print(f"{result.filename}: verified: {kinds}", file=err)
+        else:
+            failure = result.failure or ""
+            if "certificate chain" in failure:
+                failure += f" (was it signed on another Sigstore instance than {trust.describe()}?)"
+            print(f"{result.filename}: not verified: {failure}", file=err)
+    if not args.quiet:
+        verdict = "all verified" if ok else f"{sum(not r.ok for r in results)} of {len(results)} NOT verified"
+        print(f"trustpub verify: {verdict} against {trust.describe()} for {args.publisher}", file=err)
+    return 0 if ok else 1
