@@ -151,11 +151,14 @@ def test_mint_through_gitlab(index: LocalIndex, issuer: OIDCIssuer) -> None:
 
 
 def test_minted_token_is_masked_on_github_actions(
-    index: LocalIndex, issuer: OIDCIssuer, capsys: pytest.CaptureFixture[str]
+    index: LocalIndex, issuer: OIDCIssuer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    minted = mint_api_token(registry_of(index), github(issuer), env={"GITHUB_ACTIONS": "true"})
+    # Masking follows the real environment (the runner reading stdout), not the one passed in.
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    minted = mint_api_token(registry_of(index), github(issuer), env={})
     assert capsys.readouterr().out == f"::add-mask::{minted.token.reveal()}\n"
-    mint_api_token(registry_of(index), github(issuer), env={})
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    mint_api_token(registry_of(index), github(issuer), env={"GITHUB_ACTIONS": "true"})
     assert capsys.readouterr().out == ""
 
 

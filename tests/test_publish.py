@@ -220,3 +220,34 @@ def test_usage_errors(tmp_path: Path) -> None:
     proc = subprocess.run([*TRUSTPUB, "publish", "--jobs", "0", "--dry-run", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert socket  # keep the import: the conftest guard covers this process
+
+
+def test_trusted_publishing_release_with_attestations_lands_and_verifies(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "TRUSTPUB_", "PYPI_"))}
+    env.update(world.ci_environment())
+    proc = _publish(world, dist, tmp_path, "--attestations-dir", str(tmp_path / "att"), env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["credentials"].startswith("trusted publishing")
+    assert {f["filename"]: f["sha256"] for f in doc["files"]} == _index_hashes(world) == _ours(dist)
+    for entry in doc["files"]:
+        assert entry["rekor_log_index"] is not None
+        assert entry["attestation_url"] == f"{world.index.url}/integrity/trustpub-demo/1.0.0/{entry['filename']}/provenance"
+    # The subprocess sees a GitHub runner: the minted token is masked, on stderr so that
+    # stdout stays one JSON document.
+    assert "::add-mask::pypi-" in proc.stderr
+    # Every file's provenance, served by the index, verifies for the publisher.
+    from trustpub.commands.rehearse import verify_provenance
+    from trustpub.orchestrator import PublishResult
+    from trustpub.registry import Registry
+
+    result = PublishResult(Registry.parse(world.index.upload_url), "trustpub-demo", "1.0.0", [])
+    from trustpub.orchestrator import PublishedFile
+
+    result.files = [PublishedFile(f["filename"], f["filetype"], f["size"], f["sha256"], f["outcome"], f["url"]) for f in doc["files"]]
+    assert verify_provenance(world, result) == []
+    assert doc["release_provenance"] and Path(doc["release_provenance"]).exists()
+    # Re-running signs nothing new and uploads nothing.
+    again = _publish(world, dist, tmp_path, "--attestations-dir", str(tmp_path / "att"), env=env)
+    assert again.returncode == 0, again.stderr
+    assert sorted(world.index.stored_log) == sorted(_ours(dist))

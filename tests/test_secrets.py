@@ -221,6 +221,7 @@ def test_secret_canary_never_leaks(
 
         # Re-minting on GitHub Actions: each token masked once, nothing else printed.
         index.token_lifetime = 2
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
         source = TokenSource(registry, provider, env={"GITHUB_ACTIONS": "true"})
         minted_tokens: list[str] = []
         for _ in range(3):
@@ -232,6 +233,7 @@ def test_secret_canary_never_leaks(
         secrets.extend(minted_tokens)
         assert capsys.readouterr().out.splitlines() == [f"::add-mask::{t}" for t in minted_tokens]
         assert len(minted_tokens) == source.mint_count >= 2
+        monkeypatch.delenv("GITHUB_ACTIONS")
 
         # The doctor, succeeding and failing (it installs redaction: take it off again).
         for key, value in env.items():

@@ -291,7 +291,9 @@ def exchange(
         raise MintError(f"{url} answered 200 without a `token`", hint="the index's trusted publishing is broken; report it")
     token = Secret(raw)
     if mask:
-        mask_in_ci(token, env=environ)
+        # The runner that reads ``::add-mask::`` is the one this process runs on, so the
+        # decision follows the real environment, not a simulated one (rehearse, tests).
+        mask_in_ci(token)
     minted_at = _utcnow()
     minted = MintedToken(token, _parse_expires(body.get("expires"), minted_at), minted_at, dict(oidc_token.claims))
     _logger.debug("trusted publishing: minted a token for %s, expires %s", registry, minted.expires.isoformat())

@@ -174,7 +174,6 @@ class Orchestrator:
             # mint (first token) and upload
             if todo:
                 source.credentials()
-                self._say(f"credentials: {result.credentials}")
 
             def request_for(dist: Distribution) -> UploadRequest:
                 creds = source.credentials()

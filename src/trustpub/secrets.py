@@ -195,6 +195,19 @@ def uninstall_log_redaction() -> None:
             _previous_factory = None
 
 
+_mask_stream: TextIO | None = None
+
+
+def set_mask_stream(stream: TextIO | None) -> None:
+    """Send ``::add-mask::`` lines to ``stream`` instead of stdout.
+
+    ``--json`` keeps stdout for its one JSON document; the runner reads workflow
+    commands from stderr too.
+    """
+    global _mask_stream
+    _mask_stream = stream
+
+
 def mask_in_ci(
     value: Secret | str,
     *,
@@ -212,7 +225,7 @@ def mask_in_ci(
     environ = os.environ if env is None else env
     if environ.get("GITHUB_ACTIONS") != "true" or not raw:
         return False
-    out = sys.stdout if stream is None else stream
+    out = stream or _mask_stream or sys.stdout
     out.write(f"::add-mask::{raw}\n")
     out.flush()
     return True

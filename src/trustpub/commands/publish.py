@@ -55,6 +55,10 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
 
     environ = os.environ if env is None else env
     quiet = bool(args.quiet)
+    if args.json:
+        from trustpub.secrets import set_mask_stream
+
+        set_mask_stream(sys.stderr)
 
     def say(line: str) -> None:
         if not quiet:
