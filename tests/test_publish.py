@@ -166,7 +166,7 @@ def test_conflicting_file_stops_the_release_before_anything_goes_up(world: Local
     assert world.index.stored_log == before
 
 
-@pytest.mark.parametrize("kill_after_stored", [0, 1, 2])
+@pytest.mark.parametrize("kill_after_stored", [0, 1, 2, 3])
 def test_kill_and_rerun_completes_without_duplicates(world: LocalWorld, dist: Path, tmp_path: Path, kill_after_stored: int) -> None:
     world.index.upload_delay = 0.4  # each answer is late: a kill can land after the file did
     env = _token_env(world)
