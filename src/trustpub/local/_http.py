@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
@@ -624,3 +624,46 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+_S = TypeVar("_S", bound="LocalService")
+
+
+class LocalService:
+    """The lifecycle every local service shares: one :class:`LocalServer` in ``_server``.
+
+    Subclasses create ``self._server`` and register their routes in ``__init__``;
+    ``start``/``stop``/``with`` and ``url`` come from here.
+    """
+
+    _server: LocalServer
+
+    def start(self: _S) -> _S:
+        """Serve on a free port of ``127.0.0.1``; returns ``self``."""
+        self._server.start()
+        _logger.debug("%s at %s", type(self).__name__, self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join every thread. Idempotent."""
+        self._server.stop()
+
+    def __enter__(self: _S) -> _S:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server.running
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (only while running)."""
+        return self._server.url

@@ -44,7 +44,6 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -53,7 +52,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 
 from trustpub.local import _archives, _validate
 from trustpub.local._forms import FilePart, Form, FormError, FormTooLarge, parse_form
-from trustpub.local._http import AbortConnection, LocalServer, Request, Response
+from trustpub.local._http import AbortConnection, LocalServer, LocalService, Request, Response
 from trustpub.local._oidc import MintError, TokenExchange
 from trustpub.local._publishers import (
     GITLAB_ISSUER,
@@ -145,7 +144,7 @@ class _Identity:
         return self.token.kind == "oidc"
 
 
-class LocalIndex:
+class LocalIndex(LocalService):
     """A PyPI-like index on ``127.0.0.1`` (see the module docstring).
 
     ``jwks_urls`` maps each OIDC issuer (the real ``iss`` strings the local issuer
@@ -213,33 +212,7 @@ class LocalIndex:
         server.route("GET", _INTEGRITY, self._provenance)
         self._server = server
 
-    # -- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> LocalIndex:
-        """Serve on a free port of ``127.0.0.1``; returns ``self``."""
-        self._server.start()
-        _logger.debug("local index at %s (storage %s)", self.url, self.storage)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (state is on disk already)."""
-        self._server.stop()
-
-    def __enter__(self) -> LocalIndex:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (only while running)."""
-        return self._server.url
+    # -- URLs (start, stop and url come from LocalService) ----------------------
 
     @property
     def upload_url(self) -> str:

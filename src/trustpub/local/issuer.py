@@ -39,7 +39,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import jwt
@@ -48,6 +47,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from trustpub.local._http import (
     LocalServer,
+    LocalService,
     Request,
     Response,
     error_response,
@@ -259,7 +259,7 @@ def _apply(claims: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return claims
 
 
-class OIDCIssuer:
+class OIDCIssuer(LocalService):
     """An OIDC identity provider for the local world (see the module docstring).
 
     The signing key exists only in memory, for this instance's lifetime.
@@ -284,35 +284,7 @@ class OIDCIssuer:
             self._server.route("GET", f"{base}/jwks", self._serve_jwks)
         self._server.route("GET", "/github-token", self._github_token)
 
-    # -- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> OIDCIssuer:
-        self._server.start()
-        _logger.debug("OIDC issuer at %s (kid %s)", self.url, self.kid)
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> OIDCIssuer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._server.running
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (only while running)."""
-        return self._server.url
+    # -- URLs (start, stop and url come from LocalService) ----------------------
 
     @property
     def jwks_url(self) -> str:

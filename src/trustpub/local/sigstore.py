@@ -40,7 +40,6 @@ import re
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -52,6 +51,7 @@ from trustpub.local._fulcio import FulcioCA, spki_der
 from trustpub.local._http import (
     HTTPError,
     LocalServer,
+    LocalService,
     Request,
     Response,
     error_response,
@@ -84,7 +84,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class SigstoreInstance:
+class SigstoreInstance(LocalService):
     """Fulcio + CT log + Rekor v1 for the local world (see the module docstring).
 
     Fault knobs, all off by default, read at each request so tests may flip them
@@ -127,32 +127,6 @@ class SigstoreInstance:
         self._server.route("GET", "/api/v1/log/entries", self._entry_by_index)
         self._server.route("GET", _ENTRY_UUID, self._entry_by_uuid)
         self._server.route("GET", "/api/v1/log", self._log_info)
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> SigstoreInstance:
-        self._server.start()
-        _logger.debug("sigstore instance at %s", self.url)
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> SigstoreInstance:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``: Fulcio's and Rekor's base URL (only while running)."""
-        return self._server.url
 
     # -- trust material -------------------------------------------------------------
 
