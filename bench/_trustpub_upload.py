@@ -36,17 +36,18 @@ def main(argv: list[str] | None = None) -> int:
         if url is not None and not url.startswith("http://127.0.0.1:"):
             parser.error(f"benchmarks only talk to 127.0.0.1, not {url!r}")
 
+    from trustpub.dists import inspect_many
     from trustpub.errors import TrustpubError
     from trustpub.secrets import Secret
     from trustpub.transport import Transport
     from trustpub.upload._types import UploadRequest
-    from trustpub.upload.engine import UploadEngine, inspect_release
+    from trustpub.upload.engine import UploadEngine
     from trustpub.upload.native import NativeUploader
     from trustpub.upload.progress import progress_for
 
     password = Secret(os.environ.get("TRUSTPUB_BENCH_PASSWORD", ""))
     try:
-        dists = inspect_release(args.files)
+        dists = inspect_many(args.files)
         transport = Transport(maxsize=max(4, args.jobs))
         lookup = None
         if args.simple_url:

@@ -112,7 +112,8 @@ class Orchestrator:
     """Wires the steps together. Every collaborator can be injected (tests, rehearse).
 
     ``uploader`` replaces the one ``request.uploader`` names; ``transport`` is shared
-    by every network step (one connection pool); ``say`` receives progress lines.
+    by every network step (one connection pool); ``say`` receives progress lines;
+    ``progress`` shows the uploads (bars on a terminal, lines in CI logs).
     """
 
     def __init__(
@@ -122,11 +123,15 @@ class Orchestrator:
         uploader: Uploader | None = None,
         say: Progress | None = None,
         on_result: Callable[[UploadResult], None] | None = None,
+        progress: Any | None = None,
     ) -> None:
         self._transport = transport
         self._uploader = uploader
         self._say = say or (lambda line: None)
         self._on_result = on_result
+        #: An :class:`~trustpub.upload.progress.UploadProgress` display; with one, the
+        #: per-file upload lines come from it instead of ``say``.
+        self._progress = progress
 
     # -- the chain -------------------------------------------------------------------
 
@@ -188,12 +193,14 @@ class Orchestrator:
                 sha = next(d.sha256 for d in dists if d.filename == filename)
                 state = upload.outcome if upload.outcome != "skipped" else "skipped"
                 journal.record(filename, state, sha256=sha)
-                self._say(f"{upload.outcome}: {filename}")
+                if self._progress is None:
+                    self._say(f"{upload.outcome}: {filename}")
                 if self._on_result:
                     self._on_result(upload)
 
             engine = UploadEngine(
-                self._make_uploader(request, transport), lookup=lookup, jobs=request.jobs, on_result=record
+                self._make_uploader(request, transport), lookup=lookup, jobs=request.jobs, on_result=record,
+                progress=self._progress,
             )
             try:
                 engine.upload(dists, request_for)

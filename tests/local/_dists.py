@@ -200,7 +200,7 @@ def multipart(fields: Sequence[Field], files: Sequence[FilePart] = ()) -> tuple[
         out.write(
             f'Content-Disposition: form-data; name="{key}"; filename="{filename}"\r\n'.encode()
         )
-        if content_type:
+        if content_type is not None:  # None: no header at all (as uv sends it)
             out.write(f"Content-Type: {content_type}\r\n".encode())
         out.write(b"\r\n")
         out.write(data)

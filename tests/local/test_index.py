@@ -1000,6 +1000,13 @@ def test_step12_content_type(
     assert_rejected(reply, 400, "Invalid distribution file.")
 
 
+def test_step12_missing_content_type_is_text_plain(world: World, index: LocalIndex, tmp_path: Path) -> None:
+    # Warehouse's parser gives a part without the header text/plain; uv uploads that way.
+    dist = build_wheel(tmp_path, fresh())
+    reply = upload(index, dist, world.user_token, content_type=None)  # type: ignore[arg-type]
+    assert reply.status == 200, reply.reason
+
+
 def test_step13_size_limits(world: World, index: LocalIndex, tmp_path: Path) -> None:
     name = fresh()
     index.max_file_size = 1024 * 1024

@@ -40,12 +40,12 @@ import pytest
 
 from tests.distfactory import make_wheel
 from tests.servers import RunningIndex, create_devpi_index
-from trustpub.dists import Distribution
+from trustpub.dists import Distribution, inspect_many
 from trustpub.local.index import LocalIndex
 from trustpub.secrets import Secret
 from trustpub.transport import Transport
 from trustpub.upload._types import UploadRejected, UploadRequest, UploadResult
-from trustpub.upload.engine import FileConflict, RetryPolicy, UploadEngine, inspect_release
+from trustpub.upload.engine import FileConflict, RetryPolicy, UploadEngine
 from trustpub.upload.native import FileChanged, NativeUploader
 from trustpub.upload.progress import (
     NullProgress,
@@ -116,7 +116,7 @@ def release_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def release(release_dir: Path) -> list[Distribution]:
-    dists = inspect_release(sorted(release_dir.iterdir()))
+    dists = inspect_many(sorted(release_dir.iterdir()))
     assert sorted(d.filetype or "" for d in dists) == ["bdist_wheel"] * 4 + ["sdist"]
     return dists
 
@@ -350,7 +350,7 @@ def test_conflicting_bytes_stop_the_release_before_anything_goes_up(
     impostor_dir.mkdir()
     impostor = make_wheel(impostor_dir, STEM, VERSION, tag=EXTRA_TAGS[1], extra_files={f"{STEM}/other.py": b"x = 1\n"})
     assert impostor.name == victim.filename
-    (impostor_dist,) = inspect_release([impostor])
+    (impostor_dist,) = inspect_many([impostor])
     publish(target, [impostor_dist])
 
     recorder = Recorder()
@@ -613,7 +613,7 @@ def test_answer_lost_after_landing_is_found_by_the_look_again(
 
 def test_file_changed_after_check_leaves_nothing_on_the_index(local: Target, tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, STEM, VERSION, tag=EXTRA_TAGS[0], extra_files={f"{STEM}/blob.bin": os.urandom(3 << 20)})
-    (checked,) = inspect_release([wheel])
+    (checked,) = inspect_many([wheel])
     data = bytearray(wheel.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, other bytes: only a digest can tell
     wheel.write_bytes(bytes(data))
@@ -628,7 +628,7 @@ def test_file_changed_after_check_leaves_nothing_on_the_index(local: Target, tmp
     assert local.local is not None and local.local.files(PROJECT) == []
     # The index is unharmed and takes the file once it is rebuilt and checked again.
     rebuilt = make_wheel(tmp_path, STEM, VERSION, tag=EXTRA_TAGS[0], extra_files={f"{STEM}/blob.bin": os.urandom(3 << 20)})
-    assert publish(local, inspect_release([rebuilt]))[0].outcome == "uploaded"
+    assert publish(local, inspect_many([rebuilt]))[0].outcome == "uploaded"
 
 
 # --- progress displays ------------------------------------------------------------------------
@@ -706,7 +706,7 @@ def test_quiet_shows_nothing(local: Target, release: list[Distribution], capsys:
 
 def test_bytes_are_reported_as_they_stream(local: Target, tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, STEM, VERSION, tag=EXTRA_TAGS[2], extra_files={f"{STEM}/blob.bin": os.urandom(5 << 20)})
-    dists = inspect_release([wheel])
+    dists = inspect_many([wheel])
     recorder = Recorder()
     seen: list[int] = []
     transport = Transport()
@@ -729,7 +729,8 @@ def test_upload_path_imports_nothing_heavy() -> None:
         """
         import io, sys
         from trustpub.transport import Transport
-        from trustpub.upload.engine import UploadEngine, inspect_release
+        from trustpub.dists import inspect_many
+        from trustpub.upload.engine import UploadEngine
         from trustpub.upload.native import NativeUploader
         from trustpub.upload.progress import progress_for
         from trustpub.upload.simple import SimpleIndex

@@ -43,14 +43,15 @@ UPLOAD = textwrap.dedent(
     from trustpub.secrets import Secret
     from trustpub.transport import Transport
     from trustpub.upload._types import UploadRequest
-    from trustpub.upload.engine import UploadEngine, inspect_release
+    from trustpub.dists import inspect_many
+    from trustpub.upload.engine import UploadEngine
     from trustpub.upload.native import NativeUploader
     from trustpub.upload.simple import SimpleIndex
 
     path, upload_url, simple_url, username = sys.argv[1:5]
     password = Secret(os.environ["UPLOAD_PASSWORD"])
     sent = []
-    dists = inspect_release([path])
+    dists = inspect_many([path])
     transport = Transport()
     engine = UploadEngine(
         NativeUploader(transport, progress=lambda name, n: sent.append(n)),

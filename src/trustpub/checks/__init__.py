@@ -14,14 +14,13 @@ and the README's rule table come from the code::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from trustpub.checks._model import FileContext, Finding, Severity
-from trustpub.dists import Distribution
+from trustpub.dists import Distribution, inspect_many
 
 __all__ = [
     "RULES",
@@ -218,23 +217,6 @@ def collect_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
         else:
             raise ConfigurationError(f"{raw}: no such file or folder")
     return files, skipped
-
-
-def inspect_many(files: Sequence[Path], *, jobs: int | None = None) -> list[Distribution]:
-    """Inspect files in parallel threads, keeping their order.
-
-    Hashing and decompression release the GIL, so a release of many wheels is
-    inspected about as fast as the disk and the cores allow.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from trustpub.dists import inspect
-
-    if len(files) < 2:
-        return [inspect(p) for p in files]
-    workers = jobs or min(8, (os.cpu_count() or 2) + 2, len(files))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trustpub-inspect") as pool:
-        return list(pool.map(inspect, files))
 
 
 def check_paths(paths: Sequence[str | Path]) -> CheckReport:

@@ -67,7 +67,10 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
     result: PublishResult | None = None
     code = 0
     try:
-        result = Orchestrator(say=say).publish(request)
+        from trustpub.upload.progress import progress_for
+
+        progress = None if request.dry_run else progress_for(quiet=quiet)
+        result = Orchestrator(say=say, progress=progress).publish(request)
     except TrustpubError as exc:
         result = getattr(exc, "result", None)
         print(f"trustpub: error: {exc}", file=sys.stderr)

@@ -378,7 +378,9 @@ class _MultipartParser:
             for key, _ in message.get_params(header="content-disposition", failobj=[])
         ):
             filename = message.get_filename("") or ""
-        content_type = next((v for k, v in headers if k == "content-type"), "")
+        # A part without the header is text/plain, as Warehouse's parser (webob over
+        # ``cgi``) reads it; uv sends its file part that way and PyPI accepts it.
+        content_type = next((v for k, v in headers if k == "content-type"), "text/plain")
         return name, filename, content_type
 
     def _read_text(self) -> str:

@@ -190,7 +190,7 @@ class LocalIndex(LocalService):
         self._lock = threading.RLock()
         self._store = IndexStore(self.storage)
         self._used_jti: dict[tuple[str, str], float] = {}
-        self._fail_next: list[int] = []
+        self._fail_next: list[tuple[int, int | None]] = []
         self._reset_next = 0
         self._verifier: Verifier | None = None
         self._exchange = TokenExchange(
@@ -318,10 +318,14 @@ class LocalIndex(LocalService):
         _logger.debug("API token added (scope: %s)", project or "account")
         return token
 
-    def fail_next_uploads(self, n: int, status: int = 503) -> None:
-        """Answer the next ``n`` upload requests with ``status`` (body read first)."""
+    def fail_next_uploads(self, n: int, status: int = 503, *, retry_after: int | None = None) -> None:
+        """Answer the next ``n`` upload requests with ``status`` (body read first).
+
+        ``retry_after`` adds a ``Retry-After`` header (seconds), as a 429 or 503 from a
+        CDN carries.
+        """
         with self._lock:
-            self._fail_next.extend([status] * n)
+            self._fail_next.extend([(status, retry_after)] * n)
 
     def reset_next_uploads(self, n: int) -> None:
         """Drop the connection of the next ``n`` upload requests halfway through the body."""
@@ -452,7 +456,7 @@ class LocalIndex(LocalService):
     def _upload_page(self, request: Request) -> Response:
         return Response(200, _UPLOAD_PAGE, "text/html; charset=UTF-8")
 
-    def _take_fault(self) -> tuple[bool, int | None]:
+    def _take_fault(self) -> tuple[bool, tuple[int, int | None] | None]:
         with self._lock:
             if self._reset_next:
                 self._reset_next -= 1
@@ -463,7 +467,7 @@ class LocalIndex(LocalService):
 
     def _legacy(self, request: Request) -> Response:
         accept = request.header("Accept")
-        reset, fail_status = self._take_fault()
+        reset, failure = self._take_fault()
         stream = request.stream
         assert stream is not None, "the upload route streams its body"
         if reset:
@@ -471,11 +475,13 @@ class LocalIndex(LocalService):
             stream.read(max(1, length // 2))
             _logger.debug("fault knob: resetting an upload connection mid-body")
             raise AbortConnection("reset_next_uploads")
-        if fail_status is not None:
+        if failure is not None:
+            fail_status, retry_after = failure
             while stream.read(1024 * 1024):
                 pass
             _logger.debug("fault knob: failing an upload with %d", fail_status)
-            response = render_error(fail_status, "", accept)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            response = render_error(fail_status, "", accept, headers=headers)
         else:
             response = self._handle_upload(request, accept)
         if self.upload_delay:

@@ -10,15 +10,13 @@ Wheels go first (in parallel, ``jobs`` at a time over one connection pool); the 
 goes last and only when every wheel is on the index, so an interrupted release never
 shows an sdist without its wheels. Outcomes come back in a deterministic order.
 
-    >>> dists = inspect_release(paths)                                                       # doctest: +SKIP
+    >>> dists = inspect_many(paths)        # trustpub.dists                                   # doctest: +SKIP
     >>> engine = UploadEngine(NativeUploader(transport), lookup=SimpleIndex(transport, url),
     ...                       progress=progress_for())                                       # doctest: +SKIP
     >>> results = engine.upload(dists, request_for)                                           # doctest: +SKIP
 
-:func:`inspect_release` hashes every file once (sha256 and blake2b-256 together) on
-all cores: hashlib releases the GIL, so a release of large wheels hashes in parallel
-threads, and a single large file gets one thread per algorithm. An uploader that
-declares ``accepts_distribution`` (the native one) gets that inspected
+Every file is hashed once, up front (:func:`trustpub.dists.inspect_many`). An uploader
+that declares ``accepts_distribution`` (the native one) gets that inspected
 :class:`~trustpub.dists.Distribution` and a byte callback for the progress display,
 so no archive is opened twice.
 """
@@ -26,25 +24,22 @@ so no archive is opened twice.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-import os
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, cast
 
-from trustpub.dists import Distribution, Hashes, hash_file, inspect
+from trustpub.dists import Distribution
 from trustpub.errors import TrustpubError
 from trustpub.upload._types import Uploader, UploadRejected, UploadRequest, UploadResult
 from trustpub.upload.progress import NullProgress, UploadProgress
 from trustpub.upload.simple import ExistingFiles
 
-__all__ = ["FileConflict", "RetryPolicy", "UploadEngine", "hash_files", "inspect_release", "upload_order"]
+__all__ = ["FileConflict", "RetryPolicy", "UploadEngine", "upload_order"]
 
 _logger = logging.getLogger(__name__)
 
@@ -74,81 +69,6 @@ def upload_order(dists: Sequence[Distribution]) -> list[Distribution]:
 
 
 Progress = Callable[[str, UploadResult], None]
-
-#: Files at least this large are hashed by two threads, one per algorithm.
-SPLIT_HASH_SIZE = 8 * 1024 * 1024
-#: Smaller files are hashed on the calling thread: for them a thread costs more than it saves.
-THREAD_HASH_SIZE = 1024 * 1024
-_CHUNK = 1024 * 1024
-
-
-def _digest(path: Path, algorithm: str) -> tuple[str, int]:
-    state = hashlib.sha256() if algorithm == "sha256" else hashlib.blake2b(digest_size=32)
-    size = 0
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fp:
-        while n := fp.readinto(buf):
-            state.update(view[:n])
-            size += n
-    return state.hexdigest(), size
-
-
-def _default_threads() -> int:
-    return max(2, min(8, os.cpu_count() or 2))
-
-
-def hash_files(paths: Sequence[Path], *, threads: int | None = None) -> list[Hashes]:
-    """sha256 and blake2b-256 of every file, large ones in parallel threads.
-
-    hashlib releases the GIL on large updates, so files of :data:`THREAD_HASH_SIZE`
-    or more go to a thread pool (longest task first) while the calling thread hashes the
-    small ones, which are too quick to be worth a hand-off (measured: 41 wheels of
-    15 kB hash 30 % slower through a pool). A file of :data:`SPLIT_HASH_SIZE` or more is
-    read by two threads, one per algorithm: blake2b runs at about half the speed of
-    sha256, and one large file would otherwise keep one core busy while the other
-    waits (the second read comes from the page cache). Every other file is read once
-    for both digests (:func:`trustpub.dists.hash_file`).
-    """
-    sizes = [os.stat(p).st_size for p in paths]
-    large = [i for i, size in enumerate(sizes) if size >= THREAD_HASH_SIZE]
-    hashes: dict[int, Hashes] = {}
-    if large and (threads or _default_threads()) > 1:
-        with ThreadPoolExecutor(max_workers=threads or _default_threads(), thread_name_prefix="trustpub-hash") as pool:
-            # Longest task first (blake2b costs about 1.7x sha256 per byte), so no
-            # thread is left alone with a long task at the end.
-            tasks = sorted(
-                [(sizes[i] * 1.7, i, "blake2b") for i in large if sizes[i] >= SPLIT_HASH_SIZE]
-                + [(sizes[i] * 1.0, i, "sha256") for i in large if sizes[i] >= SPLIT_HASH_SIZE]
-                + [(sizes[i] * 2.7, i, "both") for i in large if sizes[i] < SPLIT_HASH_SIZE],
-                key=lambda task: -task[0],
-            )
-            whole: dict[int, Future[Hashes]] = {}
-            parts: dict[tuple[int, str], Future[tuple[str, int]]] = {}
-            for _, i, algorithm in tasks:
-                if algorithm == "both":
-                    whole[i] = pool.submit(hash_file, Path(paths[i]))
-                else:
-                    parts[i, algorithm] = pool.submit(_digest, Path(paths[i]), algorithm)
-            for i, size in enumerate(sizes):
-                if size < THREAD_HASH_SIZE:
-                    hashes[i] = hash_file(Path(paths[i]))
-            for i, future in whole.items():
-                hashes[i] = future.result()
-            for i in sorted({i for i, _ in parts}):
-                (sha, sha_size), (blake, blake_size) = parts[i, "sha256"].result(), parts[i, "blake2b"].result()
-                if sha_size != blake_size:
-                    raise TrustpubError(f"{Path(paths[i]).name} changed while it was being hashed; rebuild and re-run")
-                hashes[i] = Hashes(sha, blake, sha_size)
-    return [hashes[i] if i in hashes else hash_file(Path(p)) for i, p in enumerate(paths)]
-
-
-def inspect_release(paths: Sequence[Path | str], *, threads: int | None = None) -> list[Distribution]:
-    """Every file of a release inspected, each hashed exactly once (see :func:`hash_files`)."""
-    files = [Path(p) for p in paths]
-    digests = hash_files(files, threads=threads)
-    return [inspect(path, hashes=h) for path, h in zip(files, digests, strict=True)]
-
 
 class _DistributionUploader(Protocol):
     def upload(
