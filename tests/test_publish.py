@@ -251,3 +251,27 @@ def test_trusted_publishing_release_with_attestations_lands_and_verifies(world: 
     again = _publish(world, dist, tmp_path, "--attestations-dir", str(tmp_path / "att"), env=env)
     assert again.returncode == 0, again.stderr
     assert sorted(world.index.stored_log) == sorted(_ours(dist))
+
+
+@pytest.mark.parametrize("server", ["pypiserver_index", "devpi_index"])
+@pytest.mark.parametrize("uploader", ["native", "uv"])
+def test_publish_command_to_real_indexes(request: pytest.FixtureRequest, server: str, uploader: str, dist: Path, tmp_path: Path) -> None:
+    """`trustpub publish` to a real pypiserver and devpi-server, each uploader; a re-run is a no-op."""
+    from tests.servers import RunningIndex, pip_download
+
+    index: RunningIndex = request.getfixturevalue(server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "TRUSTPUB_", "PYPI_", "CI"))}
+    env.update({"TRUSTPUB_USERNAME": index.username, "TRUSTPUB_PASSWORD": index.password})
+    uv = str(Path(sys.executable).parent / "uv")
+    cmd = [*TRUSTPUB, "publish", "--to", index.upload_url, "--uploader", uploader, "--uv-binary", uv, "--json", str(dist)]
+    first = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert {f["outcome"] for f in json.loads(first.stdout)["files"]} == {"uploaded"}
+    again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert {f["outcome"] for f in json.loads(again.stdout)["files"]} == {"already-present"}
+    assert index.password not in first.stdout + first.stderr + again.stdout + again.stderr
+    out = tmp_path / "pip"
+    pip_download(index, "trustpub-demo==1.0.0", out)
+    (got,) = out.iterdir()
+    assert got.read_bytes() == (dist / got.name).read_bytes()

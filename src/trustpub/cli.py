@@ -63,6 +63,12 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
     p.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
     p.add_argument("--uv-binary", default="uv", metavar="PATH", help="uv executable for --uploader uv")
+    p.add_argument(
+        "--simple-url",
+        metavar="URL",
+        help="the index's simple API root, asked which files exist (default: /simple/ on the upload host; "
+        "USER/INDEX/+simple/ for a devpi-style upload URL)",
+    )
     _add_output_flags(p)
 
 

@@ -153,8 +153,12 @@ class Orchestrator:
         outcomes: dict[str, UploadResult] = {}
         attested: dict[str, Any] = {}
         try:
+            # identity (choosing the credentials makes no network call; minting comes later)
+            source = self._credentials(request, registry, transport)
+            result.credentials = _describe_source(source)
+
             # plan: which files are already there, by hash (stops on a conflict)
-            lookup = self._lookup(registry, transport)
+            lookup = self._lookup(request, transport, source)
             from trustpub.upload.engine import UploadEngine
 
             probe = UploadEngine(self._make_uploader(request, transport), lookup=lookup)
@@ -164,9 +168,6 @@ class Orchestrator:
                 journal.record(dist.filename, "already-present" if dist.filename in present else "planned", sha256=dist.sha256)
             self._say(f"plan: {len(todo)} to upload, {len(present)} already on {registry}")
 
-            # identity
-            source = self._credentials(request, registry, transport)
-            result.credentials = _describe_source(source)
             use_attestations = self._attestations_wanted(request, source)
 
             # attest only what still has to be uploaded
@@ -279,10 +280,22 @@ class Orchestrator:
         return PublishResult(registry, project, version, files, dry_run=True, elapsed=time.monotonic() - started,
                              credentials="none (dry run)", statements=statements)
 
-    def _lookup(self, registry: Registry, transport: Any) -> Any:
+    def _lookup(self, request: PublishRequest, transport: Any, source: Any) -> Any:
+        """The simple-API reader; a private index's own password or token goes with it.
+
+        Only static credentials, and only to the upload host: a trusted-publishing
+        token is minted later and is for uploads only.
+        """
+        from urllib.parse import urlsplit
+
+        from trustpub.credentials import StaticCredentials
         from trustpub.upload.simple import SimpleIndex
 
-        return SimpleIndex(transport, registry.web_url + "/simple/")
+        root = request.simple_url or request.registry.simple_root()
+        authorization = None
+        if isinstance(source, StaticCredentials) and urlsplit(root).netloc == urlsplit(request.registry.upload_url).netloc:
+            authorization = source.credentials().authorization()
+        return SimpleIndex(transport, root, authorization=authorization)
 
     def _make_uploader(self, request: PublishRequest, transport: Any) -> Uploader:
         if self._uploader is not None:

@@ -112,11 +112,24 @@ class Registry:
     def mint_url(self) -> str:
         return f"{self._oidc_base}/_/oidc/mint-token"
 
+    def simple_root(self) -> str:
+        """Where the index's simple API lives (PEP 503/691), ending in ``/``.
+
+        PyPI and TestPyPI: ``/simple/`` on the web host. A custom index: ``/simple/`` on
+        its host, except a devpi-style upload URL ``/USER/INDEX/``, whose simple API is
+        ``/USER/INDEX/+simple/``. ``trustpub publish --simple-url`` overrides both.
+        """
+        path = urlsplit(self.upload_url).path
+        segments = [s for s in path.split("/") if s]
+        if self.kind is RegistryKind.CUSTOM and len(segments) == 2 and segments[-1] != "legacy":
+            return self.upload_url.rstrip("/") + "/+simple/"
+        return f"{self.web_url}/simple/"
+
     def simple_url(self, project: str) -> str:
-        """The PEP 691 project page. For custom indexes, /simple/ on the upload host."""
+        """The PEP 691 page of one project."""
         from packaging.utils import canonicalize_name
 
-        return f"{self.web_url}/simple/{canonicalize_name(project)}/"
+        return f"{self.simple_root()}{canonicalize_name(project)}/"
 
     def project_url(self, name: str, version: str) -> str:
         """The page a user would open to see the release."""

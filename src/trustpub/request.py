@@ -46,6 +46,7 @@ class PublishRequest:
     attestations_dir: Path | None = None
     state_dir: Path = Path(".trustpub")
     builder_id: str | None = None
+    simple_url: str | None = None
     env: Mapping[str, str] | None = field(default=None, repr=False)
 
     def validate(self) -> None:
@@ -70,5 +71,7 @@ class PublishRequest:
             )
         if self.attestations is False and self.slsa:
             raise ConfigurationError("--slsa needs attestations, but --no-attestations was given")
+        if self.simple_url is not None and not self.simple_url.startswith(("https://", "http://")):
+            raise ConfigurationError(f"--simple-url {self.simple_url!r}: not an http(s) URL")
         if self.attestations_dir is not None and self.attestations_dir.exists() and not self.attestations_dir.is_dir():
             raise ConfigurationError(f"--attestations-dir {self.attestations_dir}: not a folder")

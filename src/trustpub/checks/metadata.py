@@ -261,15 +261,19 @@ def render_description(text: str, content_type: str | None) -> str | None:
     Cached: every wheel of a release carries the same description, and rendering
     reStructuredText costs far more than everything else a check does to a file.
     """
-    import readme_renderer.markdown
-    import readme_renderer.rst
-    import readme_renderer.txt
-
+    # Import only the renderer this description needs: docutils alone costs more
+    # start-up time than the rest of a check.
     ctype, params = _content_type(content_type)
     if ctype in ("", "text/x-rst"):
+        import readme_renderer.rst
+
         return readme_renderer.rst.render(text)
     if ctype == "text/markdown":
+        import readme_renderer.markdown
+
         return readme_renderer.markdown.render(text, variant=params.get("variant", "GFM"))
+    import readme_renderer.txt
+
     return readme_renderer.txt.render(text)
 
 

@@ -45,6 +45,7 @@ def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = N
         uploader=args.uploader,
         uv_binary=args.uv_binary,
         attestations_dir=Path(args.attestations_dir) if args.attestations_dir else None,
+        simple_url=args.simple_url,
         env=env,
     )
 
