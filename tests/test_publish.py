@@ -275,3 +275,39 @@ def test_publish_command_to_real_indexes(request: pytest.FixtureRequest, server:
     pip_download(index, "trustpub-demo==1.0.0", out)
     (got,) = out.iterdir()
     assert got.read_bytes() == (dist / got.name).read_bytes()
+
+
+def test_trusted_publishing_kill_and_rerun(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
+    """Killed after the first file landed, with attestations: the re-run completes the release,
+    reuses the attestations already written, and every file has its provenance on the index."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "TRUSTPUB_", "PYPI_"))}
+    env.update(world.ci_environment())
+    att = tmp_path / "att"
+    world.index.upload_delay = 0.4
+    proc = subprocess.Popen(
+        [*TRUSTPUB, "publish", "--to", world.index.upload_url, "--attestations-dir", str(att), "--jobs", "1", str(dist)],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(world.index.stored_log) < 1:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    world.index.upload_delay = 0.0
+    written = {p.name: p.stat().st_mtime_ns for p in att.glob("*.attestation")}
+    assert written, "the killed run had signed before uploading"
+    rerun = _publish(world, dist, tmp_path, "--attestations-dir", str(att), env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(world.index.stored_log) == sorted(_ours(dist))
+    # Attestations of files still to upload were reused, not re-signed.
+    assert all(att.joinpath(n).stat().st_mtime_ns == m for n, m in written.items())
+    doc = json.loads(rerun.stdout)
+    assert doc["release_provenance"] and Path(doc["release_provenance"]).exists()
+    from trustpub.commands.rehearse import verify_provenance
+    from trustpub.orchestrator import PublishedFile, PublishResult
+    from trustpub.registry import Registry
+
+    result = PublishResult(Registry.parse(world.index.upload_url), "trustpub-demo", "1.0.0", [
+        PublishedFile(f["filename"], f["filetype"], f["size"], f["sha256"], f["outcome"], f["url"]) for f in doc["files"]
+    ])
+    assert verify_provenance(world, result) == []

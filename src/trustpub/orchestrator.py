@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from trustpub.checks import CheckReport, check_distributions, collect_paths, inspect_many
 from trustpub.dists import Distribution
@@ -29,7 +29,14 @@ from trustpub.request import PublishRequest
 from trustpub.upload._types import Uploader, UploadRequest, UploadResult
 from trustpub.upload.engine import upload_order
 
-__all__ = ["Orchestrator", "PublishResult", "PublishedFile", "VerificationFailed"]
+if TYPE_CHECKING:
+    from trustpub.attest import AttestedFile, Attester
+    from trustpub.credentials import CredentialSource
+    from trustpub.transport import Transport
+    from trustpub.upload.progress import UploadProgress
+    from trustpub.upload.simple import ExistingFiles
+
+__all__ = ["Orchestrator", "PublishFailed", "PublishResult", "PublishedFile", "VerificationFailed"]
 
 _logger = logging.getLogger(__name__)
 
@@ -119,11 +126,11 @@ class Orchestrator:
     def __init__(
         self,
         *,
-        transport: Any | None = None,
+        transport: Transport | None = None,
         uploader: Uploader | None = None,
         say: Progress | None = None,
         on_result: Callable[[UploadResult], None] | None = None,
-        progress: Any | None = None,
+        progress: UploadProgress | None = None,
     ) -> None:
         self._transport = transport
         self._uploader = uploader
@@ -151,7 +158,8 @@ class Orchestrator:
         journal.start_run(dry_run=False)
         result = PublishResult(registry, project, version, [], credentials=None)
         outcomes: dict[str, UploadResult] = {}
-        attested: dict[str, Any] = {}
+        attested: dict[str, AttestedFile] = {}
+        attester: Attester | None = None
         try:
             # identity (choosing the credentials makes no network call; minting comes later)
             source = self._credentials(request, registry, transport)
@@ -172,7 +180,8 @@ class Orchestrator:
 
             # attest only what still has to be uploaded
             if use_attestations and todo:
-                attested = self._attest(request, todo, source, dists)
+                attester = self._attester(request, source)
+                attested = {a.filename: a for a in attester.attest(todo)}
                 for entry in attested.values():
                     if entry.log_index is not None:
                         self._say(f"attested {entry.filename} (Rekor log index {entry.log_index})")
@@ -214,15 +223,27 @@ class Orchestrator:
 
             # verify: the index lists our bytes under every name
             self._verify(dists, lookup)
-            if use_attestations and attested:
-                result.provenance = self._release_provenance(request, dists, attested)
+            if use_attestations:
+                # The release provenance is written once per release: a re-run after a
+                # crash between the last upload and this step writes it then.
+                from trustpub.attest import default_provenance_dir, release_provenance_name
+
+                target = default_provenance_dir([d.path for d in dists], request.attestations_dir) / (
+                    release_provenance_name(d.filename for d in dists)
+                )
+                if attester is None and not target.exists():
+                    attester = self._attester(request, source)
+                if attester is not None:
+                    result.provenance = self._release_provenance(request, dists, attester)
+                elif target.exists():
+                    result.provenance = target
             journal.finish_run("ok")
         except TrustpubError as exc:
             journal.finish_run(f"failed: {exc.message}")
             result.error = str(exc)
             result.files = self._files(registry, dists, outcomes, attested, present={}, failed=True)
             result.elapsed = time.monotonic() - started
-            raise _WithResult(exc, result) from exc
+            raise PublishFailed(exc, result) from exc
         result.files = self._files(registry, dists, outcomes, attested, present=present)
         result.elapsed = time.monotonic() - started
         return result
@@ -280,7 +301,7 @@ class Orchestrator:
         return PublishResult(registry, project, version, files, dry_run=True, elapsed=time.monotonic() - started,
                              credentials="none (dry run)", statements=statements)
 
-    def _lookup(self, request: PublishRequest, transport: Any, source: Any) -> Any:
+    def _lookup(self, request: PublishRequest, transport: Transport, source: CredentialSource) -> ExistingFiles:
         """The simple-API reader; a private index's own password or token goes with it.
 
         Only static credentials, and only to the upload host: a trusted-publishing
@@ -297,7 +318,7 @@ class Orchestrator:
             authorization = source.credentials().authorization()
         return SimpleIndex(transport, root, authorization=authorization)
 
-    def _make_uploader(self, request: PublishRequest, transport: Any) -> Uploader:
+    def _make_uploader(self, request: PublishRequest, transport: Transport) -> Uploader:
         if self._uploader is not None:
             return self._uploader
         if request.uploader == "uv":
@@ -308,14 +329,14 @@ class Orchestrator:
 
         return NativeUploader(transport)
 
-    def _credentials(self, request: PublishRequest, registry: Registry, transport: Any) -> Any:
+    def _credentials(self, request: PublishRequest, registry: Registry, transport: Transport) -> CredentialSource:
         from trustpub.credentials import resolve_credentials
 
         return resolve_credentials(
             registry, method=request.credentials, repository=request.repository, env=request.env, transport=transport
         )
 
-    def _attestations_wanted(self, request: PublishRequest, source: Any) -> bool:
+    def _attestations_wanted(self, request: PublishRequest, source: CredentialSource) -> bool:
         from trustpub.credentials import CredentialKind
 
         trusted = source.kind is CredentialKind.TRUSTED_PUBLISHING
@@ -328,13 +349,21 @@ class Orchestrator:
             )
         return bool(request.attestations)
 
-    def _attest(self, request: PublishRequest, todo: Sequence[Distribution], source: Any, dists: Sequence[Distribution]) -> dict[str, Any]:
+    def _attester(self, request: PublishRequest, source: CredentialSource) -> Attester:
+        """One signer per release, for the CI identity behind the credentials.
+
+        The publisher the index will check is derived from the signing token's own
+        claims, so a reusable workflow or a wrong repository stops here, before
+        anything is written to the transparency log.
+        """
         from trustpub.attest import Attester, load_trust_config, publisher_from_claims
+        from trustpub.mint import TokenSource
+        from trustpub.oidc import OIDCProvider, detect_ci
 
-        provider = getattr(source, "provider", None)
-        if provider is None:
-            from trustpub.oidc import detect_ci
-
+        provider: OIDCProvider
+        if isinstance(source, TokenSource):
+            provider = source.provider
+        else:
             provider = detect_ci(request.env).require_provider()
         env = os.environ if request.env is None else request.env
         trust = load_trust_config(request.sigstore, env=env)
@@ -347,16 +376,12 @@ class Orchestrator:
                 return tokens.pop()
             return str(provider.fetch("sigstore").value.reveal())
 
-        self._attester = Attester(
+        return Attester(
             trust, token_source, publisher=publisher, slsa=request.slsa,
             attestations_dir=request.attestations_dir, builder_id=request.builder_id, ci_context=dict(env),
         )
-        return {a.filename: a for a in self._attester.attest(todo)}
 
-    def _release_provenance(self, request: PublishRequest, dists: Sequence[Distribution], attested: Mapping[str, Any]) -> Path | None:
-        attester = getattr(self, "_attester", None)
-        if attester is None:
-            return None
+    def _release_provenance(self, request: PublishRequest, dists: Sequence[Distribution], attester: Attester) -> Path:
         from trustpub.attest import default_provenance_dir
 
         # Beside the dist folder, not in it: twine and the official action refuse unknown files in dist/.
@@ -364,7 +389,7 @@ class Orchestrator:
         path: Path = attester.release_provenance(dists, out_dir=out_dir)
         return path
 
-    def _verify(self, dists: Sequence[Distribution], lookup: Any) -> None:
+    def _verify(self, dists: Sequence[Distribution], lookup: ExistingFiles) -> None:
         listed = lookup.files(dists[0].filename.split("-", 1)[0], refresh=True)
         wrong = [d.filename for d in dists if listed.get(d.filename, "").lower() != d.sha256]
         if wrong:
@@ -376,7 +401,7 @@ class Orchestrator:
 
     def _files(
         self, registry: Registry, dists: Sequence[Distribution], outcomes: Mapping[str, UploadResult],
-        attested: Mapping[str, Any], *, present: Mapping[str, str], failed: bool = False,
+        attested: Mapping[str, AttestedFile], *, present: Mapping[str, str], failed: bool = False,
     ) -> list[PublishedFile]:
         project, version = _release_identity(dists)
         files = []
@@ -402,8 +427,11 @@ class Orchestrator:
         return files
 
 
-class _WithResult(TrustpubError):
-    """A failure that carries the partial result, so reports can show what did land."""
+class PublishFailed(TrustpubError):
+    """The release stopped; ``cause`` says why and ``result`` what did land before it did.
+
+    Keeps the cause's message, hint and exit code, so the CLI reports it unchanged.
+    """
 
     def __init__(self, cause: TrustpubError, result: PublishResult) -> None:
         super().__init__(cause.message, hint=cause.hint)
@@ -425,11 +453,12 @@ def _release_identity(dists: Sequence[Distribution]) -> tuple[str, str]:
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
-def _describe_source(source: Any) -> str:
-    describe = getattr(getattr(source, "value", None), "describe", None)
-    if callable(describe):
-        return str(describe())
-    provider = getattr(source, "provider", None)
-    if provider is not None:
-        return f"trusted publishing ({getattr(provider, 'name', 'OIDC')})"
-    return str(getattr(source, "kind", "credentials"))
+def _describe_source(source: CredentialSource) -> str:
+    from trustpub.credentials import StaticCredentials
+    from trustpub.mint import TokenSource
+
+    if isinstance(source, StaticCredentials):
+        return source.value.describe()
+    if isinstance(source, TokenSource):
+        return f"trusted publishing ({source.provider.name})"
+    return str(source.kind)
