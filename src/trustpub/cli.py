@@ -199,12 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbose: int) -> None:
+    """``-v`` shows each step (INFO), ``-vv`` every request (DEBUG); secrets are scrubbed
+    from every record whatever the level."""
+    import logging
+
+    from trustpub.secrets import install_log_redaction
+
+    install_log_redaction()
+    level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="trustpub: %(levelname)s %(name)s: %(message)s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    configure_logging(getattr(args, "verbose", 0) or 0)
     module = importlib.import_module(f"trustpub.commands.{args.command.replace('-', '_')}")
     try:
         code: int = module.run(args)

@@ -30,12 +30,6 @@ SIGSTORE_AUDIENCE = "sigstore"
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustpub.secrets import install_log_redaction
-
-    install_log_redaction()
-    if getattr(args, "verbose", 0):
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
-
     from trustpub.attest import (
         Attester,
         default_provenance_dir,

@@ -38,7 +38,6 @@ from trustpub.oidc import (
     shown_claims,
 )
 from trustpub.registry import Registry, RegistryKind
-from trustpub.secrets import install_log_redaction
 from trustpub.transport import Transport
 
 __all__ = ["DoctorReport", "MintOutcome", "diagnose_publishing", "find_project", "render_text", "run"]
@@ -326,9 +325,6 @@ def render_text(report: DoctorReport) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    install_log_redaction()
-    if getattr(args, "verbose", 0):
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
     registry = Registry.parse(args.to)
     as_json = bool(getattr(args, "json", False))
     report = diagnose_publishing(

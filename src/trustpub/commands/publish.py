@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -14,19 +13,6 @@ from trustpub.errors import TrustpubError
 from trustpub.orchestrator import Orchestrator, PublishResult
 from trustpub.registry import Registry
 from trustpub.request import PublishRequest
-
-
-def configure_logging(args: argparse.Namespace) -> None:
-    """Verbosity flags to logging levels, with secrets scrubbed from every record."""
-    from trustpub.secrets import install_log_redaction
-
-    install_log_redaction()
-    level = logging.WARNING
-    if getattr(args, "verbose", 0) >= 2:
-        level = logging.DEBUG
-    elif getattr(args, "verbose", 0) == 1:
-        level = logging.INFO
-    logging.basicConfig(level=level, format="trustpub: %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> PublishRequest:
@@ -91,7 +77,6 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(args)
     request = build_request(args)
     code, _ = execute(request, args)
     return code

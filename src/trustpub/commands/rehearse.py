@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from trustpub.commands.publish import configure_logging, execute
+from trustpub.commands.publish import execute
 from trustpub.errors import ConfigurationError, TrustpubError
 from trustpub.orchestrator import PublishResult
 from trustpub.registry import Registry
@@ -72,7 +72,6 @@ def verify_provenance(world: object, result: PublishResult) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(args)
     from trustpub.local.world import LocalWorld
 
     paths = [Path(p) for p in (args.paths or ["dist"])]

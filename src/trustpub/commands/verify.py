@@ -43,12 +43,6 @@ def _dist_files(paths: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustpub.secrets import install_log_redaction
-
-    install_log_redaction()
-    if getattr(args, "verbose", 0):
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
-
     from trustpub.attest import (
         PUBLISH_V1,
         SLSA_PROVENANCE_V1,
