@@ -212,3 +212,81 @@ class TinyServerClosedPort:
 
 def test_safe_url_strips_userinfo() -> None:
     assert safe_url("https://user:CANARY@example.org/legacy/") == "https://example.org/legacy/"
+
+
+# -- proxies from the environment ------------------------------------------------------
+
+
+def test_proxy_for_follows_the_environment() -> None:
+    from trustpub.transport import proxy_for
+
+    env = {"HTTPS_PROXY": "http://proxy.internal:3128", "http_proxy": "http://p2:8080", "NO_PROXY": "localhost,.corp.example,10.1.2.3,pypi.mirror:8443"}
+    assert proxy_for("https://upload.pypi.org/legacy/", env) == "http://proxy.internal:3128"
+    assert proxy_for("http://files.example.org/", env) == "http://p2:8080"
+    assert proxy_for("https://index.corp.example/legacy/", env) is None
+    assert proxy_for("https://corp.example/", env) is None
+    assert proxy_for("http://10.1.2.3/", env) is None
+    assert proxy_for("https://pypi.mirror:8443/", env) is None
+    assert proxy_for("https://pypi.mirror/", env) == "http://proxy.internal:3128"
+    assert proxy_for("https://upload.pypi.org/", {"HTTPS_PROXY": "http://p:1", "no_proxy": "*"}) is None
+    assert proxy_for("https://upload.pypi.org/", {}) is None
+
+
+def test_requests_go_through_the_environment_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forwarding proxy on loopback sees the request, with Proxy-Authorization; NO_PROXY bypasses it."""
+    import base64
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from trustpub.transport import Transport
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Origin(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"origin"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # absolute-form request line: forward it
+            seen.append((self.path, self.headers.get("Proxy-Authorization")))
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(self.path) as upstream:
+                body = upstream.read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), h) for h in (Origin, Proxy)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    try:
+        origin = f"http://127.0.0.1:{servers[0].server_address[1]}/simple/"
+        proxy_port = servers[1].server_address[1]
+        for key in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+            monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:s3cret@127.0.0.1:{proxy_port}")
+        response = Transport().get(origin)
+        assert response.status == 200 and response.data == b"origin"
+        ((path, auth),) = seen
+        assert path == origin
+        assert auth == "Basic " + base64.b64encode(b"user:s3cret").decode()
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert Transport().get(origin).data == b"origin"
+        assert len(seen) == 1  # direct this time
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()

@@ -50,6 +50,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "default_transport",
+    "proxy_for",
     "safe_url",
 ]
 
@@ -132,6 +133,11 @@ class Transport:
 
     ``pool`` can be given to share a ``PoolManager`` (or a ``ProxyManager``);
     ``ca_certs`` points at a CA bundle for private indexes.
+
+    Without an explicit ``pool``, the standard proxy variables are honoured per
+    request, as pip, twine and uv do: ``HTTPS_PROXY``/``HTTP_PROXY`` (any case) choose
+    a proxy, ``NO_PROXY`` lists hosts reached directly. Proxy credentials in the URL
+    go in ``Proxy-Authorization`` and never into a message.
     """
 
     def __init__(
@@ -147,12 +153,37 @@ class Transport:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.user_agent = user_agent
-        if pool is None:
-            kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False}
-            if ca_certs:
-                kwargs["ca_certs"] = ca_certs
-            pool = urllib3.PoolManager(**kwargs)
-        self.pool = pool
+        self._pool_kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False}
+        if ca_certs:
+            self._pool_kwargs["ca_certs"] = ca_certs
+        self._use_env_proxies = pool is None
+        self.pool = pool if pool is not None else urllib3.PoolManager(**self._pool_kwargs)
+        self._proxies: dict[str, urllib3.ProxyManager] = {}
+        self._proxies_lock = threading.Lock()
+
+    def _pool_for(self, url: str) -> urllib3.PoolManager:
+        """The direct pool, or the pool of the proxy the environment names for ``url``."""
+        if not self._use_env_proxies:
+            return self.pool
+        proxy = proxy_for(url)
+        if proxy is None:
+            return self.pool
+        with self._proxies_lock:
+            manager = self._proxies.get(proxy)
+            if manager is None:
+                parts = urlsplit(proxy)
+                headers = None
+                address = proxy
+                if parts.username:
+                    from urllib.parse import unquote
+
+                    auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                    headers = urllib3.make_headers(proxy_basic_auth=auth)
+                    address = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], "", "", ""))
+                manager = urllib3.ProxyManager(address, proxy_headers=headers, **self._pool_kwargs)
+                self._proxies[proxy] = manager
+                _logger.debug("HTTP via proxy %s", safe_url(address))
+            return manager
 
     def request(
         self,
@@ -283,7 +314,7 @@ class Transport:
             attempt += 1
             _logger.debug("HTTP %s %s%s", method, safe_url(url), f" (attempt {attempt})" if attempt > 1 else "")
             try:
-                response = self.pool.request(
+                response = self._pool_for(url).request(
                     method,
                     url,
                     headers=dict(headers),
@@ -322,6 +353,45 @@ class Transport:
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or (exc.args[-1] if exc.args else exc)
     return redact(str(reason))
+
+
+def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The proxy URL the environment names for ``url``, or None for a direct connection."""
+    import os
+
+    environ = os.environ if env is None else env
+    proxies: dict[str, str] = {}
+    no_proxy = ""
+    for key, value in environ.items():
+        lowered = key.lower()
+        if lowered in ("http_proxy", "https_proxy") and value:
+            proxies[lowered[: -len("_proxy")]] = value
+        elif lowered == "no_proxy":
+            no_proxy = value
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme)
+    if not proxy or not parts.hostname:
+        return None
+    if no_proxy and _bypassed(parts.hostname, parts.port, no_proxy):
+        return None
+    return proxy
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """``NO_PROXY`` as curl and requests read it: ``*``, hosts, ``.domain`` suffixes, optional ``:port``."""
+    host = host.lower().strip("[]")
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and (port is None or entry_port != str(port)):
+            continue
+        name = name.strip("[]").lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
 
 
 def _maybe_json(response: Response) -> Any:
