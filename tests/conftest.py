@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 # Real pypiserver and devpi-server fixtures (started on 127.0.0.1 by the tests).
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.identity"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

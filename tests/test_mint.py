@@ -19,8 +19,6 @@ from tests.test_transport import TinyServer
 from trustpub.credentials import Credentials
 from trustpub.local.index import LocalIndex
 from trustpub.local.issuer import (
-    GITHUB_ISSUER,
-    GITLAB_ISSUER,
     GitHubIdentity,
     GitLabIdentity,
     OIDCIssuer,
@@ -51,19 +49,10 @@ from trustpub.transport import Transport
 PROJECT = "demo-pkg"
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[OIDCIssuer]:
-    with OIDCIssuer() as running:
-        yield running
-
-
 @pytest.fixture
-def index(issuer: OIDCIssuer, tmp_path: Path) -> Iterator[LocalIndex]:
-    issuer.github = GitHubIdentity()
-    jwks = {GITHUB_ISSUER: issuer.jwks_url, GITLAB_ISSUER: issuer.jwks_url}
-    with LocalIndex(tmp_path / "index", jwks_urls=jwks) as running:
-        running.add_github_publisher(PROJECT, "octo-org/demo", "1234567", "release.yml", "release")
-        yield running
+def index(trusting_index: LocalIndex) -> LocalIndex:
+    trusting_index.add_github_publisher(PROJECT, "octo-org/demo", "1234567", "release.yml", "release")
+    return trusting_index
 
 
 def registry_of(index: LocalIndex) -> Registry:

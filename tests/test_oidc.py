@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.identity import clear_ci_env
 from trustpub.local.issuer import GitHubIdentity, GitLabIdentity, OIDCIssuer
 from trustpub.oidc import (
     GITHUB_ISSUER,
@@ -37,12 +37,6 @@ from trustpub.secrets import Secret
 NO_GCP = "/nonexistent/product_name"
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[OIDCIssuer]:
-    with OIDCIssuer() as running:
-        yield running
-
-
 @pytest.fixture(autouse=True)
 def _reset_identity(issuer: OIDCIssuer) -> None:
     issuer.github = GitHubIdentity()
@@ -59,12 +53,7 @@ def github_env(issuer: OIDCIssuer, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def clean_ci_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This test process may itself run in CI: hide that."""
-    for name in list(os.environ):
-        if name.startswith(("GITHUB_", "ACTIONS_", "GITLAB", "BUILDKITE", "CIRCLECI", "TRUSTPUB_", "GOOGLE_")) or name.endswith(
-            "_ID_TOKEN"
-        ):
-            monkeypatch.delenv(name, raising=False)
+    clear_ci_env(monkeypatch)
 
 
 # --------------------------------------------------------------------------- GitHub

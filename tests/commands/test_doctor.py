@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.distfactory import make_wheel
+from tests.identity import clear_ci_env
 from trustpub.cli import main
 from trustpub.commands.doctor import PLACEHOLDER_PROJECT, diagnose_publishing, find_project
 from trustpub.local.index import LocalIndex
 from trustpub.local.issuer import (
-    GITHUB_ISSUER,
-    GITLAB_ISSUER,
     GitHubIdentity,
     GitLabIdentity,
     OIDCIssuer,
@@ -26,28 +24,15 @@ from trustpub.secrets import uninstall_log_redaction
 PROJECT = "demo-pkg"
 
 
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[OIDCIssuer]:
-    with OIDCIssuer() as running:
-        yield running
-
-
 @pytest.fixture
-def index(issuer: OIDCIssuer, tmp_path: Path) -> Iterator[LocalIndex]:
-    issuer.github = GitHubIdentity()
-    jwks = {GITHUB_ISSUER: issuer.jwks_url, GITLAB_ISSUER: issuer.jwks_url}
-    with LocalIndex(tmp_path / "index", jwks_urls=jwks) as running:
-        yield running
+def index(trusting_index: LocalIndex) -> LocalIndex:
+    return trusting_index
 
 
 @pytest.fixture(autouse=True)
 def ci_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No CI variables from the machine running the tests; cwd without dist/."""
-    for name in list(os.environ):
-        if name.startswith(("GITHUB_", "ACTIONS_", "GITLAB", "BUILDKITE", "CIRCLECI", "TRUSTPUB_", "GOOGLE_")) or name.endswith(
-            "_ID_TOKEN"
-        ):
-            monkeypatch.delenv(name, raising=False)
+    clear_ci_env(monkeypatch)
     monkeypatch.setattr("trustpub.oidc._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
     monkeypatch.chdir(tmp_path)
     yield
