@@ -167,10 +167,9 @@ class Orchestrator:
 
             # plan: which files are already there, by hash (stops on a conflict)
             lookup = self._lookup(request, transport, source)
-            from trustpub.upload.engine import UploadEngine
+            from trustpub.upload.engine import UploadEngine, plan_release
 
-            probe = UploadEngine(self._make_uploader(request, transport), lookup=lookup)
-            present = probe.plan(dists)
+            present = plan_release(dists, lookup)
             todo = [d for d in dists if d.filename not in present]
             for dist in dists:
                 journal.record(dist.filename, "already-present" if dist.filename in present else "planned", sha256=dist.sha256)

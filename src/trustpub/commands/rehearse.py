@@ -13,12 +13,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trustpub.commands.publish import execute
 from trustpub.errors import ConfigurationError, TrustpubError
 from trustpub.orchestrator import PublishResult
 from trustpub.registry import Registry
 from trustpub.request import PublishRequest
+
+if TYPE_CHECKING:
+    from trustpub.local.world import LocalWorld
 
 
 def _project_of(paths: list[Path]) -> str:
@@ -38,36 +42,34 @@ def _project_of(paths: list[Path]) -> str:
     return files[0].name.split("-", 1)[0]
 
 
-def verify_provenance(world: object, result: PublishResult) -> list[str]:
-    """Fetch each file's provenance from the integrity API and verify it; returns problems."""
-    from pypi_attestations import Attestation, GitHubPublisher
+def verify_provenance(world: LocalWorld, result: PublishResult) -> list[str]:
+    """Fetch each file's provenance from the integrity API and verify it; returns problems.
+
+    The same check as ``trustpub verify --provenance``, against the world's trust root
+    and the publisher the world's identity is.
+    """
+    from pypi_attestations import GitHubPublisher
     from sigstore.models import ClientTrustConfig
     from sigstore.verify import Verifier
 
-    from trustpub.pep740 import AttestationRejected, verify_attestation
+    from trustpub.attest import verify_provenance as verify_document
     from trustpub.transport import Transport
 
     transport = Transport()
-    config = ClientTrustConfig.from_json(world.trust_config.read_text())  # type: ignore[attr-defined]
+    config = ClientTrustConfig.from_json(world.trust_config.read_text())
     verifier = Verifier(trusted_root=config.trusted_root)
-    ident = world.issuer.github  # type: ignore[attr-defined]
+    ident = world.issuer.github
     publisher = GitHubPublisher(repository=ident.repository, workflow=ident.workflow_file)
     problems = []
     for f in result.files:
         url = result.registry.integrity_url(result.project, result.version, f.filename)
-        response, doc = transport.get_json(url)
-        if response.status != 200 or not isinstance(doc, dict):
+        response = transport.get(url)
+        if response.status != 200:
             problems.append(f"{f.filename}: no provenance served ({response.status})")
             continue
-        for bundle in doc.get("attestation_bundles", []):
-            for raw in bundle.get("attestations", []):
-                try:
-                    verify_attestation(
-                        Attestation.model_validate(raw), filename=f.filename, sha256=f.sha256,
-                        publisher=publisher, verifier=verifier,
-                    )
-                except AttestationRejected as exc:
-                    problems.append(f"{f.filename}: {exc}")
+        verdict = verify_document(response.data, f.filename, f.sha256, publisher, verifier, source=url)
+        if not verdict.ok:
+            problems.append(f"{f.filename}: {verdict.failure}")
     return problems
 
 

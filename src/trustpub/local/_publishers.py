@@ -28,6 +28,8 @@ from typing import Any, ClassVar, Union
 
 import pypi_attestations
 
+from trustpub.oidc import ACTIVESTATE_ISSUER, GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER
+
 __all__ = [
     "ACTIVESTATE_ISSUER",
     "GITHUB_ISSUER",
@@ -47,10 +49,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-GITLAB_ISSUER = "https://gitlab.com"
-GOOGLE_ISSUER = "https://accounts.google.com"
-ACTIVESTATE_ISSUER = "https://platform.activestate.com/api/v1/oauth/oidc"
 
 #: Warehouse's built-in issuers and the service name used in its messages and flags.
 ISSUER_SERVICE_NAMES: Mapping[str, str] = {

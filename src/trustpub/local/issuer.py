@@ -53,6 +53,7 @@ from trustpub.local._http import (
     error_response,
     json_response,
 )
+from trustpub.oidc import GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER
 
 __all__ = [
     "GITHUB_ISSUER",
@@ -65,9 +66,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-GITLAB_ISSUER = "https://gitlab.com"
-GOOGLE_ISSUER = "https://accounts.google.com"
 
 _DEFAULT_SHA = "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
 

@@ -39,7 +39,7 @@ from trustpub.upload._types import Uploader, UploadRejected, UploadRequest, Uplo
 from trustpub.upload.progress import NullProgress, UploadProgress
 from trustpub.upload.simple import ExistingFiles
 
-__all__ = ["FileConflict", "RetryPolicy", "UploadEngine", "upload_order"]
+__all__ = ["FileConflict", "RetryPolicy", "UploadEngine", "plan_release", "upload_order"]
 
 _logger = logging.getLogger(__name__)
 
@@ -80,6 +80,27 @@ class _DistributionUploader(Protocol):
     ) -> UploadResult: ...
 
 
+def plan_release(dists: Sequence[Distribution], lookup: ExistingFiles | None) -> dict[str, str]:
+    """Files of this release already on the index, by name; raise :class:`FileConflict`
+    when one holds other bytes, before anything is uploaded."""
+    if lookup is None or not dists:
+        return {}
+    existing = lookup.files(_project_name(dists[0]))
+    present: dict[str, str] = {}
+    for dist in dists:
+        sha = existing.get(dist.filename)
+        if sha is None:
+            continue
+        if sha.lower() != dist.sha256:
+            raise FileConflict(
+                f"{dist.filename}: the index already has a different file with this name "
+                f"(sha256 {sha[:16]}…, ours {dist.sha256[:16]}…); nothing was uploaded",
+                hint="a published filename can never be replaced; bump the version and rebuild",
+            )
+        present[dist.filename] = sha
+    return present
+
+
 class UploadEngine:
     """Runs an :class:`Uploader` over a release with the guarantees above."""
 
@@ -105,24 +126,8 @@ class UploadEngine:
         self._passes_distribution = bool(getattr(uploader, "accepts_distribution", False))
 
     def plan(self, dists: Sequence[Distribution]) -> dict[str, str]:
-        """Files of this release already on the index, by name; raise on a conflict."""
-        if self.lookup is None or not dists:
-            return {}
-        project = _project_name(dists[0])
-        existing = self.lookup.files(project)
-        present: dict[str, str] = {}
-        for dist in dists:
-            sha = existing.get(dist.filename)
-            if sha is None:
-                continue
-            if sha.lower() != dist.sha256:
-                raise FileConflict(
-                    f"{dist.filename}: the index already has a different file with this name "
-                    f"(sha256 {sha[:16]}…, ours {dist.sha256[:16]}…); nothing was uploaded",
-                    hint="a published filename can never be replaced; bump the version and rebuild",
-                )
-            present[dist.filename] = sha
-        return present
+        """See :func:`plan_release`."""
+        return plan_release(dists, self.lookup)
 
     def upload(
         self, dists: Sequence[Distribution], request_for: Callable[[Distribution], UploadRequest]
