@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint typecheck pytest bench clean
+.PHONY: test demo lint layers typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,23 +17,28 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 
+# The import contracts in pyproject.toml [tool.importlinter]: the local world imports no
+# client rules, the library never imports the CLI, no import cycles.
+layers: $(STAMP)
+	$(VENV)/bin/lint-imports --no-logo --no-cache
+
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict src/trustpub
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q
 
-test: lint typecheck pytest
+test: lint layers typecheck pytest
 
 demo: $(STAMP)
 	rm -rf examples/demo/dist
 	$(PY) -m build --no-isolation --outdir examples/demo/dist examples/demo
 	$(VENV)/bin/trustpub rehearse examples/demo/dist
 
+# Every benchmark (start-up, check, attest, upload, scale) and bench/RESULTS.md; not part of
+# `make test`. About 10-15 minutes; `$(PY) bench/run --quick` checks the scripts in two.
 bench: $(STAMP)
-	$(PY) bench/check
-	$(PY) bench/attest
-	$(PY) bench/upload
+	$(PY) bench/run
 
 clean:
 	rm -rf $(VENV) examples/demo/dist bench/.work .pytest_cache .mypy_cache .ruff_cache

@@ -339,3 +339,21 @@ def test_server_lifecycle_errors() -> None:
             local.start()
         assert local.running
     assert not local.running
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab", "google"])
+def test_mint_pair_gives_the_index_and_sigstore_tokens_of_one_identity(issuer: OIDCIssuer, kind: str) -> None:
+    index_token, sigstore_token = issuer.mint_pair(kind, "testpypi")
+    index_claims = issuer.verify_token(index_token, audience="testpypi")
+    sigstore_claims = issuer.verify_token(sigstore_token, audience="sigstore")
+    assert index_claims["iss"] == sigstore_claims["iss"] and index_claims["sub"] == sigstore_claims["sub"]
+    with pytest.raises(jwt.InvalidAudienceError):
+        issuer.verify_token(sigstore_token, audience="testpypi")
+    env = issuer.static_environment(kind)
+    assert issuer.verify_token(env["TRUSTPUB_OIDC_TOKEN"], audience="pypi")["iss"] == index_claims["iss"]
+    assert issuer.verify_token(env["TRUSTPUB_SIGSTORE_OIDC_TOKEN"], audience="sigstore")["iss"] == index_claims["iss"]
+
+
+def test_mint_refuses_an_unknown_kind(issuer: OIDCIssuer) -> None:
+    with pytest.raises(ValueError, match="unknown token kind 'jenkins'"):
+        issuer.mint("jenkins")

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import csv
 import logging
 import os
+import re
 import tarfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from packaging.metadata import Metadata
@@ -36,9 +39,9 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from trustpub.checks.platforms import is_allowed_platform
+from trustpub.local._platforms import valid_platform_tag
 from trustpub.local._responses import UploadError
-from trustpub.zipcheck import InvalidZip, validate_zip
+from trustpub.local._zipfiles import zip_problem
 
 __all__ = [
     "COMPRESSION_RATIO_MIN_SIZE",
@@ -58,13 +61,24 @@ COMPRESSION_RATIO_THRESHOLD = 50
 
 _MAX_MEMBER_READ = 16 * 1024 * 1024
 
-def valid_platform_tag(tag: str) -> bool:
-    """Whether PyPI accepts this wheel platform tag (plain ``linux_x86_64`` it does not).
+#: What an entry point name may be (the entry-points spec's data model).
+_ENTRY_POINT_NAME = re.compile(r"[\w.-]+")
 
-    The allow-list is the one trustpub's preflight uses, so the local index and the
-    preflight can never disagree about a tag.
+
+def _top_level(names: Iterable[str]) -> str:
+    """The folder every member lives in, by path components (``""`` when there is none).
+
+    By components, not characters: ``pkg-1.0/PKG-INFO`` and ``pkg-1.0/PKG-INFO.orig``
+    share ``pkg-1.0``, not ``pkg-1.0/PKG-INFO``.  Absolute and relative members
+    together have no common folder.
     """
-    return is_allowed_platform(tag)
+    listed = list(names)
+    if not listed:
+        return ""
+    try:
+        return os.path.commonpath(listed)
+    except ValueError:
+        return ""
 
 
 def _invalid(reason: str | None) -> UploadError:
@@ -124,7 +138,7 @@ def _check_zip(path: Path, filename: str) -> None:
                 raise _invalid("File does not use a supported compression type")
             names = set(zfp.namelist())
             if filename.endswith(".zip"):
-                top_level = os.path.commonprefix(sorted(names))  # noqa: RUF071 - PyPI's rule
+                top_level = _top_level(names)
                 if top_level in (".", "/", ""):
                     raise _invalid("Incorrect number of top-level directories in sdist")
                 target = os.path.join(top_level, "PKG-INFO")
@@ -138,14 +152,12 @@ def _check_zip(path: Path, filename: str) -> None:
                 target = f"{name}-{version}.dist-info/WHEEL"
                 if target not in names:
                     raise _invalid(f"WHEEL not found at {target}")
-        with path.open("rb") as fp:
-            try:
-                validate_zip(fp)
-            except InvalidZip as exc:
-                raise _invalid(
-                    f"ZIP archive not accepted: {exc.reason}. "
-                    "See https://docs.pypi.org/archives for more information"
-                ) from None
+        reason = zip_problem(path)
+        if reason is not None:
+            raise _invalid(
+                f"ZIP archive not accepted: {reason}. "
+                "See https://docs.pypi.org/archives for more information"
+            )
     except zipfile.BadZipFile:
         raise _invalid(None) from None
 
@@ -186,7 +198,7 @@ def _check_tar(path: Path) -> None:
         raise _invalid(None) from None
     if sparse:
         raise _invalid(f"Sparse tar members are not supported: {sparse[0]}")
-    top_level = os.path.commonprefix(names)  # noqa: RUF071 - PyPI's rule
+    top_level = _top_level(names)
     if top_level in (".", "/", ""):
         raise _invalid("Incorrect number of top-level directories in sdist")
     target = os.path.join(top_level, "PKG-INFO")
@@ -197,7 +209,7 @@ def _check_tar(path: Path) -> None:
 def _tar_top_level(path: Path) -> tuple[str, set[str]]:
     with tarfile.open(path, mode="r:gz") as tar:
         names = tar.getnames()
-    return os.path.commonprefix(names), set(names)  # noqa: RUF071 - PyPI's rule
+    return _top_level(names), set(names)
 
 
 def check_sdist(path: Path, filename: str, project_name: str, meta: Metadata) -> None:
@@ -249,11 +261,35 @@ def _read_member(zfp: zipfile.ZipFile, name: str) -> bytes:
 
 
 def _entry_points_valid(data: bytes) -> bool:
+    """UTF-8, an INI file with ``=`` only, and script names an installer can create.
+
+    A ``console_scripts``/``gui_scripts`` name becomes a file name on install, so a
+    name with a path separator or a space is refused, as on PyPI.
+    """
     parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
         parser.read_string(data.decode("utf-8"))
     except (configparser.Error, UnicodeDecodeError):
+        return False
+    for section in ("console_scripts", "gui_scripts"):
+        if parser.has_section(section) and not all(
+            _ENTRY_POINT_NAME.fullmatch(name) for name in parser[section]
+        ):
+            return False
+    return True
+
+
+def _record_readable(data: bytes) -> bool:
+    """RECORD must be UTF-8 CSV; PyPI treats an unreadable one as a missing one.
+
+    Whether it lists the members correctly PyPI only reports to the owners by e-mail,
+    so that is not checked here.
+    """
+    try:
+        for _row in csv.reader(data.decode("utf-8").splitlines()):
+            pass
+    except (UnicodeDecodeError, csv.Error):
         return False
     return True
 
@@ -298,7 +334,8 @@ def check_wheel(path: Path, filename: str, project_name: str, meta: Metadata) ->
                     f"License-File {license_file} does not exist in distribution file "
                     f"{filename} at {target}",
                 )
-        if f"{dist_info}/RECORD" not in names:
+        record = f"{dist_info}/RECORD"
+        if record not in names or not _record_readable(_read_member(zfp, record)):
             raise UploadError(
                 400,
                 f"Wheel '{filename}' does not contain the required RECORD file: {dist_info}/RECORD",

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Union
 
 import pypi_attestations
 
-from trustpub.oidc import ACTIVESTATE_ISSUER, GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER
+from trustpub.local._issuers import ACTIVESTATE_ISSUER, GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER
 
 __all__ = [
     "ACTIVESTATE_ISSUER",

@@ -25,6 +25,13 @@ Usage::
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": issuer.request_token,
         }
 
+Where no ambient provider exists (Google Cloud outside the metadata server, a
+laptop), trustpub takes static tokens instead: one for the index's audience and one
+for ``sigstore``. :meth:`OIDCIssuer.static_environment` mints that pair::
+
+    env = issuer.static_environment("google", audience="pypi")
+    # {"TRUSTPUB_OIDC_TOKEN": <aud pypi>, "TRUSTPUB_SIGSTORE_OIDC_TOKEN": <aud sigstore>}
+
 Endpoints: ``GET /.well-known/openid-configuration``, ``GET /jwks`` (and both under
 ``/oidc``), ``GET /github-token?audience=X`` (bearer :attr:`OIDCIssuer.request_token`).
 """
@@ -53,7 +60,14 @@ from trustpub.local._http import (
     error_response,
     json_response,
 )
-from trustpub.oidc import GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER
+from trustpub.local._issuers import (
+    GITHUB_ISSUER,
+    GITLAB_ISSUER,
+    GOOGLE_ISSUER,
+    SIGSTORE_AUDIENCE,
+    STATIC_SIGSTORE_TOKEN_ENV,
+    STATIC_TOKEN_ENV,
+)
 
 __all__ = [
     "GITHUB_ISSUER",
@@ -374,6 +388,30 @@ class OIDCIssuer(LocalService):
             "exp": now + lifetime,
         }
         return self.sign(_apply(body, claims))
+
+    def mint(self, kind: str, audience: str = "pypi", **kwargs: Any) -> str:
+        """A token of ``kind`` (``github``, ``gitlab`` or ``google``): :meth:`mint_github` and friends."""
+        if kind == "github":
+            return self.mint_github(audience, **kwargs)
+        if kind == "gitlab":
+            return self.mint_gitlab(audience, **kwargs)
+        if kind == "google":
+            return self.mint_google(audience, **kwargs)
+        raise ValueError(f"unknown token kind {kind!r}; use github, gitlab or google")
+
+    def mint_pair(self, kind: str = "github", audience: str = "pypi", **kwargs: Any) -> tuple[str, str]:
+        """Two tokens of the same identity: one for the index's ``audience``, one for ``sigstore``.
+
+        What a job without an ambient provider is handed: trusted publishing needs
+        the first, signing attestations the second (a JWT has one audience).
+        ``kwargs`` go to both (``identity=``, ``email=``, claim overrides).
+        """
+        return self.mint(kind, audience, **kwargs), self.mint(kind, SIGSTORE_AUDIENCE, **kwargs)
+
+    def static_environment(self, kind: str = "github", audience: str = "pypi", **kwargs: Any) -> dict[str, str]:
+        """:meth:`mint_pair` as the variables trustpub reads static tokens from."""
+        index_token, sigstore_token = self.mint_pair(kind, audience, **kwargs)
+        return {STATIC_TOKEN_ENV: index_token, STATIC_SIGSTORE_TOKEN_ENV: sigstore_token}
 
     def verify_token(self, token: str, *, audience: str, leeway: float = 5) -> dict[str, Any]:
         """Check a token's signature (this issuer's key), audience and times.
