@@ -75,6 +75,7 @@ from trustpub.local._storage import (
     TokenRecord,
     token_digest,
 )
+from trustpub.local._upload2 import Upload2
 from trustpub.local._validate import UploadFields, help_url
 
 if TYPE_CHECKING:
@@ -210,6 +211,9 @@ class LocalIndex(LocalService):
         server.route("GET", _SIMPLE_PROJECT, self._simple_project)
         server.route("GET", "/files/", self._download, prefix=True)
         server.route("GET", _INTEGRITY, self._provenance)
+        #: The Upload 2.0 API (PEP 694) on the same storage and rules: :attr:`upload2_url`.
+        self.upload2 = Upload2(self)
+        self.upload2.register(server)
         self._server = server
 
     # -- URLs (start, stop and url come from LocalService) ----------------------
@@ -218,6 +222,11 @@ class LocalIndex(LocalService):
     def upload_url(self) -> str:
         """The legacy upload URL, with PyPI's required trailing slash."""
         return self.url + "/legacy/"
+
+    @property
+    def upload2_url(self) -> str:
+        """The Upload 2.0 (PEP 694) root endpoint."""
+        return self.upload2.url
 
     @property
     def simple_url(self) -> str:
@@ -701,6 +710,8 @@ class LocalIndex(LocalService):
         # 6. project lookup (creation only for user identities)
         project = self._store.project(fields.name)
         creating_project = project is None
+        # Upload 2.0 reservations: a staged first release's name, a publish's filenames.
+        self.upload2.check_legacy_upload(fields.name, content.filename, creating=creating_project)
         if project is None:
             if identity.is_oidc:
                 raise UploadError(
@@ -805,21 +816,17 @@ class LocalIndex(LocalService):
             )
         from pypi_attestations import AttestationBundle, Provenance
 
-        from trustpub.pep740 import AttestationRejected, verify_attestation_set
+        from trustpub.local import _pep740
 
         # WebOb's MultiDict returns the last value of a repeated key.
         raw = form.last("attestations") or ""
         publisher = identity.publisher.attestation_identity()
         try:
-            attestations = verify_attestation_set(
-                raw,
-                filename=filename,
-                sha256=content.sha256,
-                publisher=publisher,
-                verifier=self._verifier_for_attestations(),
+            attestations = _pep740.parse_attestations(
+                raw, filename, content.sha256, publisher, self._verifier_for_attestations()
             )
-        except AttestationRejected as exc:
-            raise UploadError(400, exc.upload_message) from None
+        except _pep740.AttestationsRefused as exc:
+            raise UploadError(400, f"Invalid attestations supplied during upload: {exc}") from None
         except RuntimeError as exc:
             raise UploadError(
                 400,
