@@ -582,9 +582,13 @@ def test_release_provenance_names_and_place(tmp_path: Path) -> None:
 
     assert release_provenance_name(["Demo.Pkg-1.0-py3-none-any.whl", "demo_pkg-1.0.tar.gz"]) == "demo_pkg-1.0.provenance.sigstore.json"
     assert release_provenance_name(["a-1.0.tar.gz", "b-1.0.tar.gz"]) == "release.provenance.sigstore.json"
-    dist = tmp_path / "dist" / "a-1.0.tar.gz"
-    assert default_provenance_dir([dist]) == tmp_path.resolve()
-    assert default_provenance_dir([dist], tmp_path / "att") == tmp_path / "att"
+    state = tmp_path / "state"
+    # Never beside the dists nor in the project: in the state folder, per index when there is one.
+    assert default_provenance_dir(state_dir=state) == state / "provenance"
+    assert default_provenance_dir(state_dir=state, registry="https://upload.pypi.org/legacy/").parent == state / "provenance"
+    assert default_provenance_dir(state_dir=state, registry="https://upload.pypi.org/legacy/") != default_provenance_dir(
+        state_dir=state, registry="https://test.pypi.org/legacy/")
+    assert default_provenance_dir(tmp_path / "att", state_dir=state) == tmp_path / "att"
 
 
 def test_index_accepts_trustpub_attestations(world: LocalWorld, tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ from trustpub.oidc import (
     GitHubActionsProvider,
     GitLabCIProvider,
     IssuerNotAccepted,
+    MissingIdTokens,
     OIDCToken,
     StaticProvider,
 )
@@ -391,3 +392,114 @@ def test_token_source_is_thread_safe(index: LocalIndex, issuer: OIDCIssuer) -> N
     for thread in threads:
         thread.join()
     assert len(results) == 8 and len(set(results)) == 1 and source.mint_count == 1
+
+
+# --------------------------------------------------------------------------- answers from a hostile or broken index
+
+
+def test_success_false_is_a_refusal_even_with_a_token(canned: TinyServer, issuer: OIDCIssuer) -> None:
+    registry = Registry.parse(canned.url + "/legacy/")
+    canned.routes["/_/oidc/mint-token"] = (
+        200,
+        {},
+        b'{"success": false, "token": "pypi-CANARYAAAAAAAAAAAAAAAAAA", "expires": 9999999999,'
+        b' "errors": [{"code": "invalid-publisher", "description": "no publisher"}]}',
+    )
+    with pytest.raises(MintRejected) as info:
+        mint_api_token(registry, github(issuer), env={})
+    assert info.value.code == "invalid-publisher" and "refused to mint a token" in str(info.value)
+    assert "CANARY" not in str(info.value)
+    # Without an errors list, and with a success that is not the JSON true.
+    for answer in (b'{"success": false, "token": "pypi-CANARYAAAAAAAAAAAAAAAAAA"}', b'{"success": "yes", "token": "pypi-x"}'):
+        canned.routes["/_/oidc/mint-token"] = (200, {}, answer)
+        with pytest.raises(MintRejected, match="answered 200 with success=false without an errors list") as info:
+            mint_api_token(registry, github(issuer), env={})
+        assert "CANARY" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("expires", "expected"),
+    [
+        ("1900000000", datetime(2030, 3, 17, 17, 46, 40, tzinfo=timezone.utc)),
+        ('"2030-03-17T17:46:40Z"', datetime(2030, 3, 17, 17, 46, 40, tzinfo=timezone.utc)),
+        ('"2030-03-17T19:46:40.5+02:00"', datetime(2030, 3, 17, 17, 46, 40, 500000, tzinfo=timezone.utc)),
+        ('"2030-03-17 17:46:40z"', datetime(2030, 3, 17, 17, 46, 40, tzinfo=timezone.utc)),
+    ],
+)
+def test_expires_as_epoch_seconds_or_rfc3339(canned: TinyServer, issuer: OIDCIssuer, expires: str, expected: datetime) -> None:
+    canned.routes["/_/oidc/mint-token"] = (
+        200, {}, f'{{"success": true, "token": "pypi-AAAAAAAAAAAAAAAAAAAAAAAA", "expires": {expires}}}'.encode()
+    )
+    minted = mint_api_token(Registry.parse(canned.url + "/legacy/"), github(issuer), env={})
+    assert minted.expires == expected and minted.expires.tzinfo is not None
+
+
+@pytest.mark.parametrize("expires", ['"2030-03-17T17:46:40"', '"tomorrow"', "1e400", "true", '"2030-13-45T99:00:00Z"'])
+def test_unusable_expires_means_the_nominal_lifetime(canned: TinyServer, issuer: OIDCIssuer, expires: str) -> None:
+    # No offset (zone unknown), not a time, out of range, a boolean, an impossible date.
+    canned.routes["/_/oidc/mint-token"] = (
+        200, {}, f'{{"success": true, "token": "pypi-AAAAAAAAAAAAAAAAAAAAAAAA", "expires": {expires}}}'.encode()
+    )
+    minted = mint_api_token(Registry.parse(canned.url + "/legacy/"), github(issuer), env={})
+    assert timedelta(minutes=14) < minted.lifetime <= timedelta(minutes=15)
+
+
+def test_a_huge_or_unprintable_audience_is_refused_and_not_echoed(canned: TinyServer) -> None:
+    registry = Registry.parse(canned.url + "/legacy/")
+    canned.routes["/_/oidc/audience"] = (200, {}, b'{"audience": "' + b"A" * (8 * 1024 * 1024) + b'"}')
+    with pytest.raises(TrustedPublishingUnavailable) as info:
+        discover_audience(registry)
+    assert "64 KiB" in str(info.value) and len(str(info.value)) < 600 and "AAAA" not in str(info.value)
+    for audience, detail in ((b"x" * 1000, "1000 characters"), (b"py\\u001b[2Jpi", "with control characters"), (b"", "0 characters")):
+        canned.routes["/_/oidc/audience"] = (200, {}, b'{"audience": "' + audience + b'"}')
+        with pytest.raises(TrustedPublishingUnavailable, match="not a short printable string") as info:
+            discover_audience(registry)
+        assert detail in str(info.value) and "\x1b" not in str(info.value) and "xxxx" not in str(info.value)
+
+
+def test_a_huge_mint_answer_is_refused_and_not_echoed(canned: TinyServer, issuer: OIDCIssuer) -> None:
+    registry = Registry.parse(canned.url + "/legacy/")
+    errors = ",".join('{"code": "invalid-publisher", "description": "' + "B" * 1000 + '"}' for _ in range(5000))
+    canned.routes["/_/oidc/mint-token"] = (422, {}, f'{{"errors": [{errors}]}}'.encode())
+    with pytest.raises(MintError) as info:
+        mint_api_token(registry, github(issuer), env={})
+    assert not isinstance(info.value, MintRejected)
+    assert "64 KiB" in str(info.value) and "BBBB" not in str(info.value) and len(str(info.value)) < 600
+
+
+def test_error_descriptions_are_escaped_and_cut_short(canned: TinyServer, issuer: OIDCIssuer) -> None:
+    description = "bad\\u001b]0;pwned\\u0007\\n::warning::x " + "C" * 2000
+    errors = ",".join(f'{{"code": "invalid-publisher", "description": "{description}"}}' for _ in range(20))
+    canned.routes["/_/oidc/mint-token"] = (422, {}, f'{{"errors": [{errors}]}}'.encode())
+    with pytest.raises(MintRejected) as info:
+        mint_api_token(Registry.parse(canned.url + "/legacy/"), github(issuer), env={})
+    text = str(info.value)
+    assert "\x1b" not in text and "\x07" not in text and "\n::warning::" not in text
+    assert "bad\\x1b]0;pwned\\x07\\n::warning::x" in info.value.description
+    assert len(info.value.description) <= 300 and info.value.description.endswith("…")
+    assert len(info.value.errors) == 10
+
+
+# --------------------------------------------------------------------------- preflight: every token at once
+
+
+def test_preflight_names_every_missing_gitlab_token_before_any_mint(index: LocalIndex) -> None:
+    source = TokenSource(registry_of(index), GitLabCIProvider({"GITLAB_CI": "true"}), env={})
+    with pytest.raises(MissingIdTokens) as info:
+        source.preflight(also=("sigstore",))
+    text = str(info.value)
+    assert "PYPI_ID_TOKEN is not set" in text and "SIGSTORE_ID_TOKEN is not set" in text
+    assert "id_tokens: {PYPI_ID_TOKEN: {aud: pypi}, SIGSTORE_ID_TOKEN: {aud: sigstore}}" in text
+    assert source.mint_count == 0 and source.audience == "pypi"
+
+
+def test_preflight_asks_the_index_its_audience(trusting_index: LocalIndex, issuer: OIDCIssuer, tmp_path: Path) -> None:
+    with LocalIndex(tmp_path / "test", audience="testpypi") as testpypi:
+        env = {"GITLAB_CI": "true", "PYPI_ID_TOKEN": issuer.mint_gitlab("pypi"), "SIGSTORE_ID_TOKEN": issuer.mint_gitlab("sigstore")}
+        source = TokenSource(registry_of(testpypi), GitLabCIProvider(env), env={})
+        with pytest.raises(MissingIdTokens) as info:
+            source.preflight(also=("sigstore",))
+        assert info.value.problems == ("TESTPYPI_ID_TOKEN is not set",)
+        assert "id_tokens: {TESTPYPI_ID_TOKEN: {aud: testpypi}, SIGSTORE_ID_TOKEN: {aud: sigstore}}" in str(info.value)
+        env["TESTPYPI_ID_TOKEN"] = issuer.mint_gitlab("testpypi")
+        source.preflight(also=("sigstore",))  # all there: nothing to say

@@ -20,15 +20,18 @@ from trustpub.oidc import (
     GitLabCIProvider,
     GoogleCloudProvider,
     MissingIdTokenPermission,
+    MissingIdTokens,
     NotInCI,
     OIDCProvider,
     StaticProvider,
     TokenRequestFailed,
     _with_query,
+    check_audiences,
     decode_claims,
     detect_ci,
     diagnose,
     gitlab_env_var,
+    gitlab_id_tokens_block,
     publisher_settings,
     reusable_workflow_warning,
 )
@@ -273,3 +276,120 @@ def test_diagnose_pull_request_target(issuer: OIDCIssuer) -> None:
     claims = decode_claims(issuer.mint_github("pypi", identity=GitHubIdentity(event_name="pull_request_target")))
     assert [p.id for p in diagnose(claims, {})] == ["pull-request-target"]
     assert [p.id for p in diagnose({}, {"GITHUB_EVENT_NAME": "pull_request_target"})] == ["pull-request-target"]
+
+
+# --------------------------------------------------------------------------- two static tokens, audiences
+
+
+def test_static_provider_serves_a_second_token_for_sigstore(issuer: OIDCIssuer, tmp_path: Path) -> None:
+    env = issuer.static_environment("google")
+    assert set(env) == {"TRUSTPUB_OIDC_TOKEN", "TRUSTPUB_SIGSTORE_OIDC_TOKEN"}
+    detection = detect_ci({**env, "GITHUB_ACTIONS": "true"}, gcp_product_file=NO_GCP)
+    provider = detection.require_provider()
+    assert isinstance(provider, StaticProvider) and provider.has_sigstore_token
+    assert provider.fetch("pypi").value.reveal() == env["TRUSTPUB_OIDC_TOKEN"]
+    signing = provider.fetch("sigstore")
+    assert signing.value.reveal() == env["TRUSTPUB_SIGSTORE_OIDC_TOKEN"]
+    assert signing.provider == "static token (TRUSTPUB_SIGSTORE_OIDC_TOKEN)" and signing.audience == "sigstore"
+    provider.check_audiences(["pypi", "sigstore"])  # both there: silent
+    # The Sigstore token from a file, re-read at every fetch.
+    path = tmp_path / "sigstore.jwt"
+    path.write_text(issuer.mint_google("sigstore"))
+    from_file = StaticProvider.from_env({"TRUSTPUB_OIDC_TOKEN": env["TRUSTPUB_OIDC_TOKEN"], "TRUSTPUB_SIGSTORE_OIDC_TOKEN_FILE": str(path)})
+    assert from_file is not None and from_file.fetch("sigstore").value.reveal() == path.read_text()
+    assert "TRUSTPUB_SIGSTORE_OIDC_TOKEN" not in repr(from_file.fetch("sigstore").value)
+
+
+def test_static_sigstore_errors_name_sigstore_and_the_variable(issuer: OIDCIssuer) -> None:
+    only_index = StaticProvider.from_env({"TRUSTPUB_OIDC_TOKEN": issuer.mint_google("pypi")})
+    assert only_index is not None
+    with pytest.raises(TokenRequestFailed) as info:
+        only_index.fetch("sigstore")
+    text = str(info.value)
+    assert "has audience 'pypi', but Sigstore, which signs the attestations, expects exactly 'sigstore'" in text
+    assert "TRUSTPUB_SIGSTORE_OIDC_TOKEN" in text and "the index expects" not in text
+    # A single static token for Sigstore still signs (e.g. `trustpub attest`).
+    alone = StaticProvider.from_env({"TRUSTPUB_OIDC_TOKEN": issuer.mint_google("sigstore")})
+    assert alone is not None and alone.fetch("sigstore").audience == "sigstore"
+
+    wrong = StaticProvider.from_env(issuer.static_environment("google") | {"TRUSTPUB_SIGSTORE_OIDC_TOKEN": issuer.mint_google("pypi")})
+    assert wrong is not None
+    with pytest.raises(TokenRequestFailed, match=r"static token \(TRUSTPUB_SIGSTORE_OIDC_TOKEN\) has audience 'pypi', but Sigstore"):
+        wrong.fetch("sigstore")
+    # The index's token with Sigstore's audience: the index is named, and where the other token goes.
+    swapped = StaticProvider.from_env({"TRUSTPUB_OIDC_TOKEN": issuer.mint_google("sigstore")})
+    assert swapped is not None
+    with pytest.raises(TokenRequestFailed, match=r"but the index expects exactly 'pypi'.*TRUSTPUB_SIGSTORE_OIDC_TOKEN"):
+        swapped.fetch("pypi")
+
+
+def test_only_a_sigstore_static_token_signs_and_says_the_index_token_is_missing(issuer: OIDCIssuer) -> None:
+    provider = StaticProvider.from_env({"TRUSTPUB_SIGSTORE_OIDC_TOKEN": issuer.mint_google("sigstore")})
+    assert provider is not None and provider.fetch("sigstore").audience == "sigstore"
+    with pytest.raises(TokenRequestFailed, match=r"no OIDC token for the index \(audience 'pypi'\): TRUSTPUB_OIDC_TOKEN"):
+        provider.fetch("pypi")
+
+
+def test_static_check_audiences_names_every_problem_at_once(issuer: OIDCIssuer) -> None:
+    provider = StaticProvider.from_env({"TRUSTPUB_OIDC_TOKEN": issuer.mint_google("testpypi")})
+    assert provider is not None
+    with pytest.raises(TokenRequestFailed) as info:
+        check_audiences(provider, ["pypi", "sigstore"])
+    text = str(info.value)
+    assert "the index expects exactly 'pypi'" in text and "Sigstore, which signs the attestations, expects exactly 'sigstore'" in text
+
+
+def test_audience_errors_say_who_wants_the_audience(issuer: OIDCIssuer) -> None:
+    env = {"GITLAB_CI": "true", "SIGSTORE_ID_TOKEN": issuer.mint_gitlab("pypi")}
+    with pytest.raises(TokenRequestFailed, match=r"audience 'pypi', but Sigstore, which signs the attestations, expects exactly 'sigstore'"):
+        GitLabCIProvider(env).fetch("sigstore")
+    huge = StaticProvider("test", token=Secret(issuer.mint_github("pypi", aud="\x1b[2J" + "a" * 10_000)))
+    with pytest.raises(TokenRequestFailed) as info:
+        huge.fetch("pypi")
+    assert "\x1b" not in str(info.value) and len(str(info.value)) < 800
+
+
+# --------------------------------------------------------------------------- GitLab: every missing id_token at once
+
+
+def test_gitlab_names_every_missing_id_token_and_the_block_that_fixes_them(issuer: OIDCIssuer) -> None:
+    provider = GitLabCIProvider({"GITLAB_CI": "true"})
+    with pytest.raises(MissingIdTokens) as info:
+        check_audiences(provider, ["pypi", "sigstore"])
+    error = info.value
+    assert error.problems == ("PYPI_ID_TOKEN is not set", "SIGSTORE_ID_TOKEN is not set")
+    assert error.block == "id_tokens:\n  PYPI_ID_TOKEN:\n    aud: pypi\n  SIGSTORE_ID_TOKEN:\n    aud: sigstore"
+    assert "lacks the OIDC tokens for 'pypi' and 'sigstore'" in str(error) and "--no-attestations" in str(error)
+    assert "`id_tokens: {PYPI_ID_TOKEN: {aud: pypi}, SIGSTORE_ID_TOKEN: {aud: sigstore}}`" in str(error)
+    # One present with the wrong audience, one missing: both named, one block.
+    env = {"GITLAB_CI": "true", "PYPI_ID_TOKEN": issuer.mint_gitlab("sigstore")}
+    with pytest.raises(MissingIdTokens) as info:
+        GitLabCIProvider(env).check_audiences(["pypi", "sigstore"])
+    assert info.value.problems == ("PYPI_ID_TOKEN has audience 'sigstore', not 'pypi'", "SIGSTORE_ID_TOKEN is not set")
+    # All declared: nothing to say, and nothing was consumed.
+    env.update(PYPI_ID_TOKEN=issuer.mint_gitlab("pypi"), SIGSTORE_ID_TOKEN=issuer.mint_gitlab("sigstore"))
+    check_audiences(GitLabCIProvider(env), ["pypi", "sigstore"])
+    assert gitlab_id_tokens_block(["testpypi", "sigstore", "testpypi"]) == (
+        "id_tokens:\n  TESTPYPI_ID_TOKEN:\n    aud: testpypi\n  SIGSTORE_ID_TOKEN:\n    aud: sigstore"
+    )
+    assert gitlab_id_tokens_block(["pypi"], flow=True) == "id_tokens: {PYPI_ID_TOKEN: {aud: pypi}}"
+
+
+def test_providers_that_fetch_on_demand_are_not_asked_up_front(issuer: OIDCIssuer) -> None:
+    # Checking would spend a runner token: check_audiences leaves GitHub alone.
+    provider = GitHubActionsProvider.from_env(github_env(issuer, ACTIONS_ID_TOKEN_REQUEST_TOKEN="wrong"))
+    check_audiences(provider, ["pypi", "sigstore"])
+
+
+def test_a_huge_runner_answer_is_refused_and_not_echoed() -> None:
+    from tests.test_transport import TinyServer
+
+    server = TinyServer().start()
+    try:
+        server.routes["/token"] = (200, {}, b'{"value": "' + b"D" * (1024 * 1024) + b'"}')
+        provider = GitHubActionsProvider(server.url + "/token?api-version=2.0", Secret("bearer-secret"))
+        with pytest.raises(TokenRequestFailed, match="more than 64 KiB") as info:
+            provider.fetch("pypi")
+        assert "DDDD" not in str(info.value) and len(str(info.value)) < 400
+    finally:
+        server.stop()

@@ -65,6 +65,14 @@ def dist(release: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own state folder (journals, release provenance); subprocesses inherit it."""
+    where = tmp_path / "state"
+    monkeypatch.setenv("TRUSTPUB_STATE_DIR", str(where))
+    return where
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[LocalWorld]:
     with LocalWorld.start(tmp_path / "world", project="trustpub-demo") as w:
@@ -73,6 +81,7 @@ def world(tmp_path: Path) -> Iterator[LocalWorld]:
 
 def _token_env(world: LocalWorld) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB", "ACTIONS_", "TRUSTPUB_", "PYPI_"))}
+    env["TRUSTPUB_STATE_DIR"] = os.environ["TRUSTPUB_STATE_DIR"]
     env["TRUSTPUB_TOKEN"] = world.index.add_api_token("trustpub-demo")
     env.pop("CI", None)
     return env
@@ -96,8 +105,10 @@ def _ours(dist: Path) -> dict[str, str]:
     return {p.name: hash_file(p).sha256 for p in dist.iterdir()}
 
 
-def test_token_release_lands_and_json_matches_the_index(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
-    proc = _publish(world, dist, tmp_path, "--no-attestations")
+def test_token_release_lands_and_json_matches_the_index(world: LocalWorld, dist: Path, tmp_path: Path, state_dir: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = _publish(world, dist, work, "--no-attestations")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["ok"] is True and doc["project"] == "trustpub-demo" and doc["version"] == "1.0.0"
@@ -106,11 +117,20 @@ def test_token_release_lands_and_json_matches_the_index(world: LocalWorld, dist:
     assert all(f["outcome"] == "uploaded" for f in doc["files"])
     assert doc["files"][0]["url"] == f"{world.index.url}/project/trustpub-demo/1.0.0/"
     assert "TRUSTPUB_TOKEN" in doc["credentials"]
-    journal = json.loads(next((tmp_path / ".trustpub" / "journal").glob("*.json")).read_text())
+    (journal_path,) = (state_dir / "journal").glob("*.json")
+    assert doc["journal"] == str(journal_path) and f"journal: {journal_path}" in proc.stderr
+    journal = json.loads(journal_path.read_text())
     assert {f: e["state"] for f, e in journal["files"].items()} == dict.fromkeys(_ours(dist), "uploaded")
-    # A second run is a no-op that still succeeds.
-    again = _publish(world, dist, tmp_path, "--no-attestations")
+    # Nothing is written into the working directory or next to the dists.
+    assert list(work.iterdir()) == [] and sorted(_ours(dist)) == sorted(p.name for p in dist.iterdir())
+    # A second run, from another working directory, is a no-op that still succeeds and
+    # continues the same journal (same release, same index).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = _publish(world, dist, elsewhere, "--no-attestations")
     assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["journal"] == str(journal_path)
+    assert len(json.loads(journal_path.read_text())["runs"]) == 2
     assert {f["outcome"] for f in json.loads(again.stdout)["files"]} == {"already-present"}
     assert sorted(world.index.stored_log) == sorted(_ours(dist))
 
@@ -167,14 +187,16 @@ def test_conflicting_file_stops_the_release_before_anything_goes_up(world: Local
 
 
 @pytest.mark.parametrize("kill_after_stored", [0, 1, 2, 3])
-def test_kill_and_rerun_completes_without_duplicates(world: LocalWorld, dist: Path, tmp_path: Path, kill_after_stored: int) -> None:
+def test_kill_and_rerun_completes_without_duplicates(
+    world: LocalWorld, dist: Path, tmp_path: Path, state_dir: Path, kill_after_stored: int
+) -> None:
     world.index.upload_delay = 0.4  # each answer is late: a kill can land after the file did
     env = _token_env(world)
     proc = subprocess.Popen(
         [*TRUSTPUB, "publish", "--to", world.index.upload_url, "--no-attestations", "--jobs", "1", str(dist)],
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    journal_dir = tmp_path / ".trustpub" / "journal"
+    journal_dir = state_dir / "journal"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         planned = journal_dir.exists() and any(journal_dir.glob("*.json"))
@@ -224,6 +246,7 @@ def test_usage_errors(tmp_path: Path) -> None:
 
 def test_trusted_publishing_release_with_attestations_lands_and_verifies(world: LocalWorld, dist: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "TRUSTPUB_", "PYPI_"))}
+    env["TRUSTPUB_STATE_DIR"] = os.environ["TRUSTPUB_STATE_DIR"]
     env.update(world.ci_environment())
     proc = _publish(world, dist, tmp_path, "--attestations-dir", str(tmp_path / "att"), env=env)
     assert proc.returncode == 0, proc.stderr
@@ -261,6 +284,7 @@ def test_publish_command_to_real_indexes(request: pytest.FixtureRequest, server:
 
     index: RunningIndex = request.getfixturevalue(server)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "TRUSTPUB_", "PYPI_", "CI"))}
+    env["TRUSTPUB_STATE_DIR"] = os.environ["TRUSTPUB_STATE_DIR"]
     env.update({"TRUSTPUB_USERNAME": index.username, "TRUSTPUB_PASSWORD": index.password})
     uv = str(Path(sys.executable).parent / "uv")
     cmd = [*TRUSTPUB, "publish", "--to", index.upload_url, "--uploader", uploader, "--uv-binary", uv, "--json", str(dist)]
@@ -281,6 +305,7 @@ def test_trusted_publishing_kill_and_rerun(world: LocalWorld, dist: Path, tmp_pa
     """Killed after the first file landed, with attestations: the re-run completes the release,
     reuses the attestations already written, and every file has its provenance on the index."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "TRUSTPUB_", "PYPI_"))}
+    env["TRUSTPUB_STATE_DIR"] = os.environ["TRUSTPUB_STATE_DIR"]
     env.update(world.ci_environment())
     att = tmp_path / "att"
     world.index.upload_delay = 0.4

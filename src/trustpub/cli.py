@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from trustpub import __version__
@@ -39,18 +40,67 @@ def _add_output_flags(p: argparse.ArgumentParser, *, json_flag: bool = True) -> 
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
 
 
+# The order trustpub.target and trustpub.credentials follow (README: `trustpub publish`).
+_CREDENTIAL_SOURCES = """\
+index (the first one given): --repository NAME's URL (--to must agree), --to/--testpypi,
+  $TWINE_REPOSITORY_URL, $TWINE_REPOSITORY's .pypirc section, else pypi.
+
+credentials, for that index only (--credentials auto or token; the first found wins):
+  1. user:password@ in the index URL (--to, TWINE_REPOSITORY_URL, the section's repository)
+  2. --repository NAME: the .pypirc section's username and password
+  3. TRUSTPUB_TOKEN, then PYPI_API_TOKEN (username __token__)
+  4. TRUSTPUB_USERNAME + TRUSTPUB_PASSWORD
+  5. TWINE_USERNAME + TWINE_PASSWORD (username __token__ if only the password is set);
+     not used when TWINE_REPOSITORY_URL/TWINE_REPOSITORY names another index
+  6. the .pypirc section ($PYPIRC, else ~/.pypirc) whose repository is this index
+  7. the keyring, with --keyring-provider import: the password of the username above
+     that came without one, else of __token__, under the upload URL, then the host;
+     at most $TRUSTPUB_KEYRING_TIMEOUT seconds (default 5), no prompting backends
+     without a terminal, and a warning line when it is skipped
+  8. (auto only) trusted publishing, when a CI identity is detected
+Nothing is ever prompted for. No credential is sent to another index, nor kept over a
+redirect to another host."""
+
+
+def _explain_credentials(p: argparse.ArgumentParser) -> None:
+    """Put the credential order first in ``publish --help``, laid out as a list."""
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.description = textwrap.fill(p.description or "", width=88)
+    rest = f"\n\n{textwrap.fill(p.epilog, width=88)}" if p.epilog else ""
+    p.epilog = _CREDENTIAL_SOURCES + rest
+
+
 def _add_publish_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
-    p.add_argument("--to", default="pypi", metavar="INDEX", help="pypi, testpypi, or the index's legacy upload URL (default: pypi)")
+    p.add_argument(
+        "--to",
+        default=None,
+        metavar="INDEX",
+        help="pypi, testpypi, or the index's legacy upload URL (default: the --repository section's URL, else "
+        "$TWINE_REPOSITORY_URL, else $TWINE_REPOSITORY's section, else pypi); user:password@ in the URL is "
+        "taken as the credentials and never shown",
+    )
     p.add_argument("--testpypi", action="store_true", help="same as --to testpypi")
     p.add_argument("--dry-run", action="store_true", help="check and plan only: no network, no credentials")
     p.add_argument(
         "--credentials",
         choices=("auto", "trusted-publishing", "token"),
         default="auto",
-        help="how to authenticate (default auto: a token or .pypirc if given, else trusted publishing in CI)",
+        help="how to authenticate (default auto: the first explicit credentials found, in the order below, "
+        "else trusted publishing in CI)",
     )
-    p.add_argument("--repository", metavar="NAME", help="credentials (and URL) from this .pypirc section")
+    p.add_argument(
+        "--repository",
+        metavar="NAME",
+        help="publish to this .pypirc section's repository URL with its credentials (--to, if given, must agree)",
+    )
+    p.add_argument(
+        "--keyring-provider",
+        choices=("import", "disabled"),
+        default=None,
+        help="import: look passwords up in the system keyring with the keyring library, time-bounded and "
+        "never prompting without a terminal (default: $TRUSTPUB_KEYRING_PROVIDER, else disabled)",
+    )
     p.add_argument("--sigstore", metavar="production|staging|FILE", help="Sigstore instance for attestations (default: $TRUSTPUB_SIGSTORE or production)")
     p.add_argument(
         "--attestations",
@@ -58,7 +108,13 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="attach PEP 740 attestations (default: on with trusted publishing)",
     )
-    p.add_argument("--attestations-dir", metavar="DIR", help="write attestation files here instead of beside the dists")
+    p.add_argument("--attestations-dir", metavar="DIR", help="write attestation files and the release provenance here")
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="keep the release journal and provenance here (default: $TRUSTPUB_STATE_DIR, else the per-user cache "
+        "folder, e.g. ~/.cache/trustpub; never the project, where the next sdist would pack them)",
+    )
     p.add_argument("--slsa", action="store_true", help="also attach a SLSA Provenance v1 attestation per file")
     p.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
     p.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
@@ -69,7 +125,28 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
         help="the index's simple API root, asked which files exist (default: /simple/ on the upload host; "
         "USER/INDEX/+simple/ for a devpi-style upload URL)",
     )
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="seconds to wait for each answer (the index, its trusted-publishing endpoints, the upload "
+        "answer after the last byte); an answer still unfinished after that long is cut off too "
+        "(default: $TRUSTPUB_TIMEOUT, else 60; connecting: 10 s)",
+    )
     _add_output_flags(p)
+
+
+def _seconds(value: str) -> float:
+    """A positive, finite number of seconds (argparse type; a bad value is a usage error)."""
+    import math
+
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds")
+    return seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,8 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
             "and verify that the index lists our bytes. Safe to re-run: a re-run completes a "
             "half-done release and never uploads different bytes under an existing name."
         ),
+        epilog=(
+            "Without an ambient CI identity (e.g. Google Cloud outside the metadata server), give static OIDC "
+            "tokens: TRUSTPUB_OIDC_TOKEN (or a file named by TRUSTPUB_OIDC_TOKEN_FILE) with the index's audience "
+            "for trusted publishing, and TRUSTPUB_SIGSTORE_OIDC_TOKEN (or TRUSTPUB_SIGSTORE_OIDC_TOKEN_FILE) with "
+            "audience 'sigstore' to sign the attestations."
+        ),
     )
     _add_publish_flags(publish)
+    _explain_credentials(publish)
 
     rehearse = sub.add_parser(
         "rehearse",
@@ -122,7 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--slsa", action="store_true", help="also attach SLSA provenance attestations")
     rehearse.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
     rehearse.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
-    rehearse.add_argument("--dir", metavar="DIR", help="keep the world's files here (default: a temporary folder)")
+    rehearse.add_argument("--uv-binary", default="uv", metavar="PATH", help="uv executable for --uploader uv (default: uv on PATH)")
+    rehearse.add_argument(
+        "--dir",
+        metavar="DIR",
+        help="keep the world's files here, with the attestations, provenance and journal (default: the world in a "
+        "temporary folder; attestations, provenance and journal in STATE/rehearse/PROJECT, STATE being "
+        "$TRUSTPUB_STATE_DIR or the per-user cache folder, as for publish --state-dir)",
+    )
     _add_output_flags(rehearse)
 
     doctor = sub.add_parser(
@@ -163,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--attestations-dir",
         metavar="DIR",
         help="write attestations and the release provenance here (default: attestations beside the dists, "
-        "the release provenance next to their folder)",
+        "the release provenance in the per-user state folder, $TRUSTPUB_STATE_DIR)",
     )
     attest.add_argument("--sigstore", metavar="INSTANCE", help=sigstore_help)
     attest.add_argument("--builder-id", metavar="URI", help="runDetails.builder.id of the SLSA provenance (default: the CI workflow)")
@@ -182,7 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("paths", nargs="*", metavar="PATHS", help="distributions or folders (default: dist/)")
     verify.add_argument("--publisher", required=True, metavar="SPEC", help=f"the trusted publisher: {publisher_forms}")
     verify.add_argument("--sigstore", metavar="INSTANCE", help=sigstore_help)
-    verify.add_argument("--offline", action="store_true", help="use the trust root shipped in sigstore-python; no network")
+    verify.add_argument(
+        "--offline",
+        action="store_true",
+        help="no network: Sigstore production's root shipped in sigstore-python (ignores $TRUSTPUB_SIGSTORE; "
+        "--sigstore staging|FILE still chooses another)",
+    )
     verify.add_argument("--attestation", action="append", metavar="FILE", help="an attestation file for the one distribution (repeatable)")
     verify.add_argument("--provenance", metavar="FILE", help="a PEP 740 provenance document (PyPI's integrity API) for the one distribution")
     verify.add_argument("--attestations-dir", metavar="DIR", help="look for attestations here instead of beside the dists")
@@ -205,10 +301,14 @@ def configure_logging(verbose: int) -> None:
     import logging
 
     from trustpub.secrets import install_log_redaction
+    from trustpub.text import EscapingFormatter
 
     install_log_redaction()
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="trustpub: %(levelname)s %(name)s: %(message)s")
+    # Log messages quote servers and filenames: each one printed as one inert line.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter("trustpub: %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,7 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = module.run(args)
     except TrustpubError as exc:
-        print(f"trustpub: error: {exc}", file=sys.stderr)
+        from trustpub.text import printable_lines
+
+        print(f"trustpub: error: {printable_lines(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("trustpub: interrupted", file=sys.stderr)

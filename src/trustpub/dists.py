@@ -19,12 +19,13 @@ import io
 import os
 import stat
 import tarfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal, cast
 
 from trustpub.errors import TrustpubError
 from trustpub.zipcheck import InvalidZip, validate_zip
@@ -32,17 +33,27 @@ from trustpub.zipcheck import InvalidZip, validate_zip
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from packaging.metadata import RawMetadata
+
 __all__ = [
     "COMPRESSION_RATIO_LIMIT",
     "COMPRESSION_RATIO_THRESHOLD",
+    "UNKNOWN",
+    "Digests",
     "Distribution",
+    "FileChangedError",
+    "FileStamp",
     "Filetype",
     "Hashes",
     "distribution_filetype",
+    "ensure_hashes",
     "hash_file",
     "hash_files",
+    "identical_files",
     "inspect",
     "inspect_many",
+    "is_unknown_placeholder",
+    "read_metadata",
 ]
 
 Filetype = Literal["sdist", "bdist_wheel"]
@@ -91,6 +102,125 @@ def hash_file(path: Path) -> Hashes:
     return Hashes(sha.hexdigest(), blake.hexdigest(), size)
 
 
+class FileChangedError(TrustpubError):
+    """A file is not the one that was inspected (its size, times or inode moved)."""
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What ``stat`` said about a file when it was inspected.
+
+    A rewrite (even to the same size) moves ``mtime_ns``/``ctime_ns`` and a replace
+    moves the inode, so comparing stamps notices a changed file without reading it
+    again; that is what lets a file be read only once on its way to the index.
+    """
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+    def matches(self, st: os.stat_result) -> bool:
+        """True when ``st`` describes the same, unmodified file."""
+        return FileStamp.of(st) == self
+
+
+class Digests:
+    """A file's sha256 and BLAKE2b-256, each computed at most once, when first needed.
+
+    Why lazy: publishing should read each byte as few times as the protocol allows. A
+    file the index does not have yet is hashed while it streams (the uploader hands the
+    result in with :meth:`provide`); only a file whose name the index already holds, or
+    one an attestation must name, is hashed before its upload. Whoever asks for a digest
+    nobody computed yet gets it computed on the spot, so no caller sees a missing
+    value, and a read that finds the file changed since it was inspected raises
+    :class:`FileChangedError` instead of returning the digest of other bytes. Thread-safe.
+    """
+
+    def __init__(
+        self, path: Path, stamp: FileStamp | None, *, sha256: str | None = None, blake2_256: str | None = None
+    ) -> None:
+        self.path = path
+        self.stamp = stamp
+        self._sha256 = sha256
+        self._blake2 = blake2_256
+        self._lock = threading.Lock()
+        #: Bytes read from disk to compute digests here (for tests and profiles).
+        self.bytes_read = 0
+
+    def known(self) -> tuple[str | None, str | None]:
+        """(sha256, blake2_256) as far as computed; ``None`` for what nothing needed yet."""
+        return self._sha256, self._blake2
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self.compute(sha256=True, blake2=False)
+        assert self._sha256 is not None
+        return self._sha256
+
+    @property
+    def blake2_256(self) -> str:
+        if self._blake2 is None:
+            self.compute(sha256=False, blake2=True)
+        assert self._blake2 is not None
+        return self._blake2
+
+    def compute(self, *, sha256: bool = True, blake2: bool = True) -> None:
+        """Compute whichever requested digest is missing, in ONE read of the file."""
+        with self._lock:
+            sha = hashlib.sha256() if sha256 and self._sha256 is None else None
+            blake = hashlib.blake2b(digest_size=32) if blake2 and self._blake2 is None else None
+            if sha is None and blake is None:
+                return
+            buf = bytearray(_CHUNK)
+            view = memoryview(buf)
+            size = 0
+            with open(self.path, "rb", buffering=0) as fp:
+                self.check(os.fstat(fp.fileno()))
+                while n := fp.readinto(buf):
+                    chunk = view[:n]
+                    if sha is not None:
+                        sha.update(chunk)
+                    if blake is not None:
+                        blake.update(chunk)
+                    size += n
+                self.check(os.fstat(fp.fileno()), read=size)
+            self.bytes_read += size
+            if sha is not None:
+                self._sha256 = sha.hexdigest()
+            if blake is not None:
+                self._blake2 = blake.hexdigest()
+
+    def provide(self, *, sha256: str, blake2_256: str | None = None) -> None:
+        """Digests computed by another reader of the same bytes (the uploader, while streaming)."""
+        with self._lock:
+            if self._sha256 is not None and self._sha256 != sha256:
+                raise FileChangedError(f"{self.path.name} changed on disk while it was being read", hint=_CHANGED_HINT)
+            self._sha256 = sha256
+            if blake2_256 is not None and self._blake2 is None:
+                self._blake2 = blake2_256
+
+    def check(self, st: os.stat_result, *, read: int | None = None) -> None:
+        """Raise :class:`FileChangedError` when ``st`` (or the count of bytes read) is not the inspected file's."""
+        if self.stamp is None:
+            return
+        if not self.stamp.matches(st) or (read is not None and read != self.stamp.size):
+            raise FileChangedError(
+                f"{self.path.name} changed on disk after it was checked "
+                f"(was {self.stamp.size} bytes, now {st.st_size if read is None else read})",
+                hint=_CHANGED_HINT,
+            )
+
+
+_CHANGED_HINT = "rebuild and re-run; never modify dist/ while a release is running"
+
+
 def distribution_filetype(filename: str) -> Filetype | None:
     """The upload ``filetype`` PyPI expects for a file name, by extension only.
 
@@ -117,14 +247,19 @@ class Distribution:
     the top-level ``PKG-INFO`` in an sdist) or ``None`` when it could not be found;
     ``archive_error`` is PyPI's reason for refusing the archive as a whole (the text
     after "Invalid distribution file."), or ``None``.
+
+    ``not_regular`` says what the entry is when it is not a regular file (a folder, a
+    dangling symbolic link, a FIFO); such an entry is never opened. ``oversized_member``
+    names a metadata member too large to read (and its size). ``record_problems`` lists
+    wheel members whose RECORD line is wrong or missing; ``unsafe_links`` lists sdist
+    links (``name -> target``) that point outside the sdist's folder.
     """
 
     path: Path
     filename: str
     filetype: Filetype | None
     size: int
-    sha256: str
-    blake2_256: str
+    digests: Digests = field(compare=False, repr=False)
     members: tuple[str, ...] = ()
     metadata: bytes | None = None
     metadata_path: str | None = None
@@ -134,7 +269,21 @@ class Distribution:
     sparse_members: tuple[str, ...] = ()
     unsafe_members: tuple[str, ...] = ()
     top_level_dirs: tuple[str, ...] = ()
+    not_regular: str | None = None
+    oversized_member: tuple[str, int] | None = None
+    record_problems: tuple[str, ...] = ()
+    unsafe_links: tuple[str, ...] = ()
     extra: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """Lowercase hex sha256 of the file (read now if nothing has needed it yet)."""
+        return self.digests.sha256
+
+    @property
+    def blake2_256(self) -> str:
+        """Lowercase hex BLAKE2b-256 of the file (read now if nothing has needed it yet)."""
+        return self.digests.blake2_256
 
     @property
     def is_wheel(self) -> bool:
@@ -152,8 +301,7 @@ class Distribution:
         looks for ``WHEEL`` and ``METADATA``, so a wheel whose filename and dist-info
         folder disagree is refused; doing the same here finds that first.
         """
-        parts = self.filename.split("-")
-        return f"{parts[0]}-{parts[1] if len(parts) > 1 else ''}.dist-info"
+        return _dist_info_dir(self.filename)
 
     @property
     def sdist_top_dir(self) -> str:
@@ -164,8 +312,32 @@ class Distribution:
         return self.filename
 
 
+def _dist_info_dir(filename: str) -> str:
+    parts = filename.removesuffix(".whl").split("-")
+    return f"{parts[0]}-{parts[1] if len(parts) > 1 else ''}.dist-info"
+
+
+def _wheel_filename_parses(filename: str) -> bool:
+    """PyPI refuses a wheel by its filename before it opens the archive, so neither do we."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import InvalidVersion
+
+    try:
+        parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion):
+        return False
+    return True
+
+
 class _RatioExceeded(Exception):
     pass
+
+
+class _MemberTooLarge(Exception):
+    def __init__(self, name: str, size: int) -> None:
+        super().__init__(name)
+        self.name = name
+        self.size = size
 
 
 class _CountingReader(io.RawIOBase):
@@ -196,23 +368,67 @@ def _ratio_message() -> str:
     return f"File exceeds compression ratio of {COMPRESSION_RATIO_LIMIT}"
 
 
-def inspect(path: Path | str, *, hashes: Hashes | None = None) -> Distribution:
+def describe_entry(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file (or a link to one); ``None`` when it is.
+
+    Looked up without opening the entry: opening a FIFO would block forever.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISLNK(mode):
+        try:
+            target_mode = os.stat(path).st_mode
+        except OSError:
+            return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+        if stat.S_ISREG(target_mode):
+            return None
+        return f"a symbolic link to {_kind(target_mode)}"
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def not_a_file(path: Path | str, what: str) -> Distribution:
+    """The record of an entry that is named like a distribution but is no regular file."""
+    path = Path(path)
+    return Distribution(path, path.name, distribution_filetype(path.name), 0, Digests(path, None, sha256="", blake2_256=""), not_regular=what)
+
+
+def inspect(path: Path | str, *, hashes: Hashes | None = None, lazy: bool = False) -> Distribution:
     """Inspect one file. Never raises for a bad archive; see ``archive_error``.
 
-    ``hashes`` may be passed when the caller already hashed the file (the upload
-    engine hashes while it streams); otherwise the file is hashed here.
+    ``hashes`` may be passed when the caller already hashed the file; otherwise the
+    file is hashed here, unless ``lazy``: then its digests are computed when first
+    needed (:class:`Digests`), which lets the uploader hash it while it streams.
     """
     path = Path(path)
     filename = path.name
-    digests = hashes or hash_file(path)
+    if hashes is None and (what := describe_entry(path)) is not None:
+        return not_a_file(path, what)
+    stamp = FileStamp.of(os.stat(path))
+    if hashes is None and not lazy:
+        hashes = hash_file(path)
     filetype = distribution_filetype(filename)
     base = {
         "path": path,
         "filename": filename,
         "filetype": filetype,
-        "size": digests.size,
-        "sha256": digests.sha256,
-        "blake2_256": digests.blake2_256,
+        "size": hashes.size if hashes else stamp.size,
+        "digests": Digests(path, stamp, sha256=hashes.sha256, blake2_256=hashes.blake2_256) if hashes else Digests(path, stamp),
     }
     if filename.endswith((".whl", ".zip")):
         facts = _inspect_zip(path, filename)
@@ -293,11 +509,98 @@ def hash_files(paths: Sequence[Path], *, threads: int | None = None) -> list[Has
     return [hashes[i] if i in hashes else hash_file(Path(p)) for i, p in enumerate(paths)]
 
 
-def inspect_many(paths: Sequence[Path | str], *, threads: int | None = None) -> list[Distribution]:
-    """Every file of a release inspected, in order, each hashed exactly once (see :func:`hash_files`)."""
+def inspect_many(paths: Sequence[Path | str], *, threads: int | None = None, hashes: bool = True) -> list[Distribution]:
+    """Every file of a release inspected, in order, each hashed exactly once (see :func:`hash_files`).
+
+    ``hashes=False`` hashes nothing now: digests are computed when first needed
+    (:class:`Digests`, :func:`ensure_hashes`), or by the uploader while it streams.
+    """
     files = [Path(p) for p in paths]
-    digests = hash_files(files, threads=threads)
-    return [inspect(path, hashes=h) for path, h in zip(files, digests, strict=True)]
+    # Entries that are not regular files are described, never opened (a FIFO blocks).
+    kinds = [describe_entry(path) for path in files]
+    if not hashes:
+        return [inspect(path, lazy=True) if what is None else not_a_file(path, what) for path, what in zip(files, kinds, strict=True)]
+    regular = [path for path, what in zip(files, kinds, strict=True) if what is None]
+    digests = iter(hash_files(regular, threads=threads))
+    return [
+        inspect(path, hashes=next(digests)) if what is None else not_a_file(path, what)
+        for path, what in zip(files, kinds, strict=True)
+    ]
+
+
+def ensure_hashes(dists: Sequence[Distribution], *, blake2: bool = True, threads: int | None = None) -> None:
+    """Compute the digests not computed yet (sha256, and BLAKE2b-256 with ``blake2``), files in parallel.
+
+    One read per file for whatever it misses; large files go to threads (hashlib
+    releases the GIL), small ones are done on the calling thread.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def missing(d: Distribution) -> bool:
+        sha, blake = d.digests.known()
+        return sha is None or (blake2 and blake is None)
+
+    todo = [d for d in dists if missing(d)]
+    large = sorted((d for d in todo if d.size >= THREAD_HASH_SIZE), key=lambda d: -d.size)
+    workers = min(len(large), threads or _default_threads())
+    if workers < 2:
+        for d in todo:
+            d.digests.compute(sha256=True, blake2=blake2)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trustpub-hash") as pool:
+        futures = [pool.submit(d.digests.compute, sha256=True, blake2=blake2) for d in large]
+        for d in todo:
+            if d.size < THREAD_HASH_SIZE:
+                d.digests.compute(sha256=True, blake2=blake2)
+        for future in futures:
+            future.result()
+
+
+#: Bytes compared at each end of two same-size files before hashing them: a ZIP's
+#: central directory (each member's name and CRC-32) and a gzip trailer (CRC-32 and
+#: length of the content) are at the end, so different files differ there.
+_SAMPLE = 64 * 1024
+
+
+def identical_files(dists: Sequence[Distribution]) -> dict[str, str]:
+    """{filename: an earlier filename with exactly the same bytes}, reading as little as possible.
+
+    Files of different sizes cannot be equal, and same-size files whose first or last
+    64 KiB differ are not either; only the rest are hashed (sha256) to decide. So a
+    release check does not force a full read of every file before the upload.
+    """
+    by_size: dict[int, list[Distribution]] = {}
+    for dist in dists:
+        if dist.not_regular is None:
+            by_size.setdefault(dist.size, []).append(dist)
+    same: dict[str, str] = {}
+    for group in by_size.values():
+        if len(group) < 2:
+            continue
+        by_sample: dict[bytes, list[Distribution]] = {}
+        for dist in group:
+            by_sample.setdefault(_ends(dist), []).append(dist)
+        for candidates in by_sample.values():
+            first_by_digest: dict[str, str] = {}
+            for dist in candidates if len(candidates) > 1 else ():
+                first = first_by_digest.setdefault(dist.sha256, dist.filename)
+                if first != dist.filename:
+                    same[dist.filename] = first
+    return same
+
+
+def _ends(dist: Distribution) -> bytes:
+    known = dist.digests.known()[0]
+    if known is not None:
+        return known.encode()
+    try:
+        with open(dist.path, "rb") as fp:
+            head = fp.read(_SAMPLE)
+            if dist.size > 2 * _SAMPLE:
+                fp.seek(-_SAMPLE, os.SEEK_END)
+            return head + fp.read(_SAMPLE)
+    except OSError:
+        return b""
 
 
 # -- ZIP (wheels and legacy .zip sdists) ---------------------------------------------
@@ -336,9 +639,12 @@ def _inspect_zip(path: Path, filename: str) -> dict[str, object]:
                 facts["unsafe_members"] = tuple(n for n in names if _unsafe_path(n))
                 by_name = {i.filename: i for i in infos}
                 if filename.endswith(".whl"):
-                    _wheel_members(zf, by_name, filename, facts)
+                    if _wheel_filename_parses(filename):
+                        _wheel_members(zf, by_name, filename, facts)
                 else:
                     _zip_sdist_members(zf, by_name, filename, facts)
+        except _MemberTooLarge as exc:
+            facts["oversized_member"] = (exc.name, exc.size)
         except _RatioExceeded:
             facts["archive_error"] = _ratio_message()
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
@@ -348,19 +654,67 @@ def _inspect_zip(path: Path, filename: str) -> dict[str, object]:
 
 def _read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.file_size > MAX_MEMBER_READ:
-        raise ValueError(f"member {info.filename!r} is larger than {MAX_MEMBER_READ} bytes")
+        raise _MemberTooLarge(info.filename, info.file_size)
     with zf.open(info) as member:
         data = member.read(MAX_MEMBER_READ + 1)
     if len(data) > MAX_MEMBER_READ:
-        raise ValueError(f"member {info.filename!r} is larger than {MAX_MEMBER_READ} bytes")
+        raise _MemberTooLarge(info.filename, len(data))
     return data
+
+
+def _record_problems(zf: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo], record: bytes, record_path: str) -> tuple[str, ...]:
+    """Members whose RECORD line disagrees with their bytes, or that RECORD leaves out.
+
+    PyPI accepts such wheels (it only e-mails the owners); installers that verify
+    RECORD refuse them. Each member is hashed in chunks; the archive's declared sizes
+    already passed the compression-ratio rule, so the work is bounded.
+    """
+    import base64
+    import csv
+
+    problems: list[str] = []
+    listed: set[str] = set()
+    try:
+        rows = list(csv.reader(record.decode("utf-8").splitlines()))
+    except (UnicodeDecodeError, csv.Error):
+        return (f"{record_path} is not a UTF-8 CSV file",)
+    for row in rows[:MAX_MEMBERS]:
+        if not row:
+            continue
+        name = row[0]
+        listed.add(name)
+        if name == record_path or name.endswith((".dist-info/RECORD.jws", ".dist-info/RECORD.p7s")):
+            continue
+        info = by_name.get(name)
+        if info is None:
+            problems.append(f"{name} (listed, not in the archive)")
+            continue
+        digest = row[1] if len(row) > 1 else ""
+        algorithm, _, expected = digest.partition("=")
+        if algorithm not in ("sha256", "sha384", "sha512"):
+            problems.append(f"{name} (no sha256 hash in RECORD)")
+            continue
+        state = hashlib.new(algorithm)
+        size = 0
+        with zf.open(info) as member:
+            while chunk := member.read(_CHUNK):
+                state.update(chunk)
+                size += len(chunk)
+        actual = base64.urlsafe_b64encode(state.digest()).rstrip(b"=").decode()
+        if actual != expected.rstrip("="):
+            problems.append(f"{name} (hash differs)")
+        elif len(row) > 2 and row[2] and row[2] != str(size):
+            problems.append(f"{name} (size differs)")
+    for name in by_name:
+        if name not in listed and not name.endswith("/") and not name.endswith((".dist-info/RECORD.jws", ".dist-info/RECORD.p7s")):
+            problems.append(f"{name} (not listed)")
+    return tuple(problems)
 
 
 def _wheel_members(
     zf: zipfile.ZipFile, by_name: dict[str, zipfile.ZipInfo], filename: str, facts: dict[str, object]
 ) -> None:
-    parts = filename.split("-")
-    dist_info = f"{parts[0]}-{parts[1] if len(parts) > 1 else ''}.dist-info"
+    dist_info = _dist_info_dir(filename)
     wheel_path = f"{dist_info}/WHEEL"
     if wheel_path not in by_name:
         facts["archive_error"] = f"WHEEL not found at {wheel_path}"
@@ -373,6 +727,10 @@ def _wheel_members(
     ep_path = f"{dist_info}/entry_points.txt"
     if ep_path in by_name:
         facts["entry_points"] = _read_zip_member(zf, by_name[ep_path])
+    record_path = f"{dist_info}/RECORD"
+    if record_path in by_name:
+        record = _read_zip_member(zf, by_name[record_path])
+        facts["record_problems"] = _record_problems(zf, by_name, record, record_path)
 
 
 def _zip_sdist_members(
@@ -398,6 +756,7 @@ def _inspect_tar(path: Path, filename: str) -> dict[str, object]:
     facts: dict[str, object] = {}
     names: list[str] = []
     sparse: list[str] = []
+    links: list[str] = []
     top_dir = filename[: -len(".tar.gz")]
     pkg_info_name = f"{top_dir}/PKG-INFO"
     compressed = path.stat().st_size
@@ -417,13 +776,18 @@ def _inspect_tar(path: Path, filename: str) -> dict[str, object]:
                     names.append(member.name)
                     if member.issparse():
                         sparse.append(member.name)
+                    if (member.issym() or member.islnk()) and _link_escapes(member):
+                        links.append(f"{member.name} -> {member.linkname}")
                     if member.name == pkg_info_name and member.isfile():
                         if member.size > MAX_MEMBER_READ:
-                            raise ValueError(f"{pkg_info_name} is larger than {MAX_MEMBER_READ} bytes")
+                            raise _MemberTooLarge(pkg_info_name, member.size)
                         extracted = tf.extractfile(member)
                         if extracted is not None:
                             facts["metadata"] = extracted.read(MAX_MEMBER_READ)
                             facts["metadata_path"] = pkg_info_name
+    except _MemberTooLarge as exc:
+        facts["oversized_member"] = (exc.name, exc.size)
+        return facts
     except _RatioExceeded:
         facts["archive_error"] = _ratio_message()
         return facts
@@ -433,6 +797,7 @@ def _inspect_tar(path: Path, filename: str) -> dict[str, object]:
     facts["members"] = tuple(names)
     facts["sparse_members"] = tuple(sparse)
     facts["unsafe_members"] = tuple(n for n in names if _unsafe_path(n))
+    facts["unsafe_links"] = tuple(links)
     tops = sorted({n.split("/", 1)[0] for n in names if n and n != "."})
     facts["top_level_dirs"] = tuple(tops)
     if sparse:
@@ -459,10 +824,28 @@ def _short(exc: BaseException) -> str:
 
 
 def _unsafe_path(name: str) -> bool:
-    """A member path an extracting tool could write outside its target folder."""
+    """A member path an extracting tool could write outside its target folder.
+
+    Backslashes count: on Windows they are separators, so ``a\\..\\..\\x`` climbs out and
+    ``a\\b.py`` lands in another place than on POSIX.
+    """
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return True
-    return ".." in name.replace("\\", "/").split("/")
+    return "\\" in name or ".." in name.split("/")
+
+
+def _link_escapes(member: tarfile.TarInfo) -> bool:
+    """A tar link whose target is absolute or climbs out of the sdist's top folder."""
+    import posixpath
+
+    target = member.linkname
+    if not target or target.startswith(("/", "\\")) or (len(target) > 1 and target[1] == ":"):
+        return True
+    # Symbolic links resolve from the link's folder, hard links from the archive root.
+    base = posixpath.dirname(member.name) if member.issym() else ""
+    resolved = posixpath.normpath(posixpath.join(base, target.replace("\\", "/")))
+    top = member.name.split("/", 1)[0]
+    return resolved == ".." or resolved.startswith("../") or resolved.split("/", 1)[0] != top
 
 
 def file_mode_is_regular(path: Path) -> bool:
@@ -471,3 +854,48 @@ def file_mode_is_regular(path: Path) -> bool:
         return stat.S_ISREG(path.stat().st_mode)
     except OSError:
         return False
+
+
+# --------------------------------------------------------------------------- core metadata
+
+#: The placeholder distutils and old setuptools (58 still did, 65 no longer does) wrote
+#: for a field left unset, e.g. ``Home-page: UNKNOWN`` or ``Author-email: UNKNOWN``.
+UNKNOWN = "UNKNOWN"
+
+
+def is_unknown_placeholder(value: str) -> bool:
+    """True when PyPI would treat ``value`` as absent: ``UNKNOWN``, surrounding blanks ignored."""
+    return value.strip() == UNKNOWN
+
+
+def read_metadata(data: bytes) -> tuple[RawMetadata, dict[str, list[str]]]:
+    """Parse core metadata as PyPI reads it from the upload form: ``UNKNOWN`` fields dropped.
+
+    Before validating anything, Warehouse deletes every form field whose value is the
+    placeholder ``UNKNOWN`` (warehouse-contract.md, section 2.3), so an old setuptools
+    file with ``Home-page: UNKNOWN`` is accepted although ``UNKNOWN`` is no URL. A
+    preflight that validated the placeholder would refuse files PyPI takes. PyPI looks
+    at the *last* value sent under a key and then removes all of them; the form sends
+    one value per item of a multi-value field (``keywords`` joined by commas, each
+    project URL as ``"Label, URL"``), so the same is done here per field. Returns
+    packaging's ``(raw, unparsed)`` pair with those fields removed from both.
+    """
+    from packaging.metadata import parse_email
+
+    raw, unparsed = parse_email(data)
+    kept = {key: value for key, value in raw.items() if not _placeholder_field(key, value)}
+    left = {key: values for key, values in unparsed.items() if not (values and is_unknown_placeholder(values[-1]))}
+    return cast("RawMetadata", kept), left
+
+
+def _placeholder_field(key: str, value: object) -> bool:
+    if isinstance(value, str):
+        return is_unknown_placeholder(value)
+    if key == "keywords" and isinstance(value, list):
+        return is_unknown_placeholder(",".join(value))
+    if isinstance(value, dict):
+        items = list(value.items())
+        return bool(items) and is_unknown_placeholder(f"{items[-1][0]}, {items[-1][1]}")
+    if isinstance(value, list) and value:
+        return isinstance(value[-1], str) and is_unknown_placeholder(value[-1])
+    return False

@@ -10,6 +10,9 @@ claims, names and URLs only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "CheckFailed",
     "ConfigurationError",
@@ -45,4 +48,12 @@ class ConfigurationError(TrustpubError):
 
 
 class CheckFailed(TrustpubError):
-    """A preflight check found problems PyPI would refuse."""
+    """A preflight check found problems PyPI would refuse.
+
+    ``findings`` are those problems (:class:`trustpub.checks.Finding`), so a report
+    such as the CI step summary can list them.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, findings: Sequence[Any] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.findings: tuple[Any, ...] = tuple(findings)

@@ -7,7 +7,12 @@ The flow of ``warehouse-contract.md`` §6, one function per step:
    (a JWT is accepted once: every mint, and every retry, gets a new one);
 3. :func:`exchange`: ``POST /_/oidc/mint-token``; a 422 becomes :class:`MintRejected`,
    which says what is wrong, shows the token's decoded claims and the trusted
-   publisher the index would need to match them.
+   publisher the index would need to match them. A 200 whose ``success`` is not
+   ``true`` is a refusal too, even if it carries a token.
+
+Both answers come from a server this process does not control: a reply larger than
+:data:`MAX_REPLY_BYTES` is refused unread, an audience must be a short printable
+string, and what the index says is shown escaped and cut short, never raw.
 
 :func:`mint_api_token` does all three. For uploads, :class:`TokenSource` is the
 credential source the uploader asks before each file: it re-mints when the current
@@ -30,7 +35,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -43,6 +48,7 @@ from trustpub.oidc import (
     OIDCProvider,
     OIDCToken,
     PublisherSettings,
+    check_audiences,
     github_event_name,
     issuer_accepted_by_pypi,
     publisher_settings,
@@ -51,10 +57,12 @@ from trustpub.oidc import (
 )
 from trustpub.registry import Registry, RegistryKind
 from trustpub.secrets import Secret, mask_in_ci, redact
-from trustpub.transport import Transport, TransportError, default_transport
+from trustpub.text import printable
+from trustpub.transport import Response, Transport, TransportError, default_transport
 
 __all__ = [
     "DEFAULT_MARGIN",
+    "MAX_REPLY_BYTES",
     "NOMINAL_LIFETIME",
     "MintError",
     "MintRejected",
@@ -74,6 +82,14 @@ DEFAULT_MARGIN = timedelta(minutes=5)
 #: PyPI's token lifetime, used when an answer's ``expires`` is missing or absurd.
 NOMINAL_LIFETIME = timedelta(minutes=15)
 _INDEXES_THAT_ARE_PYPI = (RegistryKind.PYPI, RegistryKind.TESTPYPI)
+#: The most trustpub reads of an audience or mint-token answer (PyPI's are under 1 KiB).
+MAX_REPLY_BYTES = 64 * 1024
+#: An audience is a short token of printable ASCII (``pypi``, ``testpypi``, a URL).
+_AUDIENCE = re.compile(r"[!-~]{1,128}")
+#: How much of a text from the index a message shows, and how many of its errors.
+_SHOWN_CHARS = 300
+_SHOWN_ERRORS = 10
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # --------------------------------------------------------------------------- errors
@@ -188,13 +204,22 @@ def discover_audience(registry: Registry, *, transport: Transport | None = None)
     url = registry.audience_url
     _logger.debug("trusted publishing: asking %s for its audience", url)
     try:
-        response, body = transport.get_json(url)
+        response, body = transport.get_json(url, max_body=MAX_REPLY_BYTES)
     except TransportError as exc:
         raise TrustedPublishingUnavailable(
             f"cannot ask {registry} for its trusted-publishing audience: {exc.message}", hint=exc.hint
         ) from None
+    _check_size(response, url, TrustedPublishingUnavailable, "the index's audience")
     if response.status == 200 and isinstance(body, dict) and isinstance(body.get("audience"), str):
         audience: str = body["audience"]
+        if not _AUDIENCE.fullmatch(audience):
+            # Not echoed: it may be huge or hold terminal escapes.
+            raise TrustedPublishingUnavailable(
+                f"{url} answered an audience that is not a short printable string ({len(audience)} characters"
+                f"{', with control characters' if _CONTROL.search(audience) else ''}); an OIDC audience is a "
+                "word such as 'pypi'",
+                hint="check the --to URL; this does not look like a trusted-publishing endpoint",
+            )
         _logger.debug("trusted publishing: %s wants audience %r", registry, audience)
         return audience
     if response.status == 403:
@@ -243,11 +268,58 @@ def _check_provider(registry: Registry, provider: OIDCProvider) -> None:
     )
 
 
+def _check_size(response: Response, url: str, error: type[MintError], what: str) -> None:
+    """Refuse an answer cut at (or larger than) :data:`MAX_REPLY_BYTES`; nothing of it is shown.
+
+    The transport stops reading there: a successful answer that goes on raises
+    (reported by the caller), any other is cut and marked ``truncated``.
+    """
+    if response.truncated or len(response.data) > MAX_REPLY_BYTES:
+        raise error(
+            f"{url} answered HTTP {response.status} with more than {MAX_REPLY_BYTES // 1024} KiB where {what} "
+            "should be (the index's are under 1 KiB); none of it is used or shown",
+            hint="check the --to URL: this is not a trusted-publishing endpoint, or something in between "
+            "(a proxy, a captive portal) answers instead of the index",
+        )
+
+
+def _printable(text: str, limit: int = _SHOWN_CHARS) -> str:
+    """Text from the index, fit for a terminal and a CI log: escaped, redacted, cut to ``limit``."""
+    shown = printable(redact(text))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def _parse_expires(value: Any, minted_at: datetime) -> datetime:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _logger.debug("mint-token answer has no numeric `expires`; assuming %s", NOMINAL_LIFETIME)
+    """``expires`` as epoch seconds (PyPI) or an RFC 3339 timestamp; else the nominal lifetime.
+
+    A timestamp without an offset is not RFC 3339 (its zone is unknown) and is not guessed at.
+    """
+    parsed: datetime | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            parsed = datetime.fromtimestamp(value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            parsed = None
+    elif isinstance(value, str) and _RFC3339.fullmatch(value.strip()):
+        text = value.strip()
+        text = text[:10] + "T" + text[11:]
+        if text[-1] in "Zz":
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text).astimezone(timezone.utc)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        _logger.debug(
+            "mint-token answer has no usable `expires` (%s); assuming %s", type(value).__name__, NOMINAL_LIFETIME
+        )
         return minted_at + NOMINAL_LIFETIME
-    return datetime.fromtimestamp(value, tz=timezone.utc)
+    return parsed
 
 
 def exchange(
@@ -275,11 +347,17 @@ def exchange(
         url,
     )
     try:
-        response, body = transport.post_json(url, {"token": oidc_token.value.reveal()}, credentials=True)
+        response, body = transport.post_json(
+            url, {"token": oidc_token.value.reveal()}, credentials=True, max_body=MAX_REPLY_BYTES
+        )
     except TransportError as exc:
         raise MintError(f"mint-token request to {registry} failed: {exc.message}", hint=exc.hint) from None
+    _check_size(response, url, MintError, "a mint-token answer")
     if response.status == 422:
         raise _rejected(registry, body, oidc_token.claims, project)
+    if response.status == 200 and isinstance(body, dict) and "success" in body and body["success"] is not True:
+        # A refusal whatever else the answer holds: a token next to success=false is not used.
+        raise _rejected(registry, body, oidc_token.claims, project, status="200 with success=false")
     if response.status != 200 or not isinstance(body, dict):
         raise MintError(
             f"{url} answered HTTP {response.status} {response.reason}".rstrip()
@@ -345,14 +423,18 @@ _REASON_CLAIM = re.compile(r"Check failed for (?:required|optional) claim '([^']
 _REASON_MISSING = re.compile(r"Missing claim '([^']+)'")
 
 
-def _rejected(registry: Registry, body: Any, claims: Mapping[str, Any], project: str | None) -> MintRejected:
+def _rejected(
+    registry: Registry, body: Any, claims: Mapping[str, Any], project: str | None, *, status: str = "422"
+) -> MintRejected:
     errors: list[tuple[str, str]] = []
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        for entry in body["errors"]:
+        for entry in body["errors"][:_SHOWN_ERRORS]:
             if isinstance(entry, dict):
-                errors.append((str(entry.get("code", "unknown")), redact(str(entry.get("description", "")))))
+                errors.append(
+                    (_printable(str(entry.get("code", "unknown")), 60), _printable(str(entry.get("description", ""))))
+                )
     if not errors:
-        errors.append(("unknown", "the index answered 422 without an errors list"))
+        errors.append(("unknown", f"the index answered {status} without an errors list"))
     code, description = errors[0]
     publisher = publisher_settings(claims)
     settings_url = None
@@ -572,6 +654,21 @@ class TokenSource:
         """Drop the current token: the next :meth:`token` mints a new one."""
         with self._lock:
             self._current = None
+
+    def preflight(self, also: Sequence[str] = ()) -> None:
+        """Before anything is signed or uploaded: can every token this release needs be had?
+
+        Learns the index's audience (once; the first mint needs it anyway) and asks
+        the provider about it and ``also`` (``sigstore`` when attesting) without
+        fetching a token (:func:`~trustpub.oidc.check_audiences`). A GitLab job
+        without ``id_tokens:`` thus hears of every missing token in one message,
+        and an index with trusted publishing off says so before Rekor gets entries.
+        """
+        with self._lock:
+            if self._audience is None:
+                self._audience = discover_audience(self.registry, transport=self.transport)
+            audience = self._audience
+        check_audiences(self.provider, [audience, *also])
 
     def _mint(self) -> None:
         if self._audience is None:

@@ -14,7 +14,15 @@ process runs in, and says which CI it found even when that CI cannot give a toke
 Providers: GitHub Actions (our own code, talks to the runner's token endpoint, so
 tests can point it at http://127.0.0.1), GitLab CI (``<AUDIENCE>_ID_TOKEN`` env var),
 Google Cloud, Buildkite and CircleCI (through ``id``), and :class:`StaticProvider`
-(a token from ``TRUSTPUB_OIDC_TOKEN`` or the file named by ``TRUSTPUB_OIDC_TOKEN_FILE``).
+(a token from ``TRUSTPUB_OIDC_TOKEN`` or the file named by ``TRUSTPUB_OIDC_TOKEN_FILE``,
+for where no ambient provider exists, e.g. Google Cloud outside the metadata server).
+A static token has one audience, the index's; attestations need a second one for
+Sigstore (``aud: sigstore``), given in ``TRUSTPUB_SIGSTORE_OIDC_TOKEN`` or
+``TRUSTPUB_SIGSTORE_OIDC_TOKEN_FILE``.
+
+:func:`check_audiences` asks a provider whose tokens are declared up front (GitLab's
+``id_tokens:``, static tokens) whether it can serve every audience a release needs,
+so that one message names everything missing before anything is signed.
 
 The second half reads claims: :func:`publisher_settings` is the trusted publisher an
 index must have to accept a token, :func:`diagnose` lists what is likely to go wrong
@@ -31,7 +39,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +55,11 @@ __all__ = [
     "GITHUB_ISSUER",
     "GITLAB_ISSUER",
     "GOOGLE_ISSUER",
+    "SIGSTORE_AUDIENCE",
+    "STATIC_SIGSTORE_TOKEN_ENV",
+    "STATIC_SIGSTORE_TOKEN_FILE_ENV",
+    "STATIC_TOKEN_ENV",
+    "STATIC_TOKEN_FILE_ENV",
     "BuildkiteProvider",
     "CIDetection",
     "CircleCIProvider",
@@ -56,6 +69,7 @@ __all__ = [
     "GoogleCloudProvider",
     "IssuerNotAccepted",
     "MissingIdTokenPermission",
+    "MissingIdTokens",
     "NotInCI",
     "OIDCError",
     "OIDCProvider",
@@ -64,6 +78,7 @@ __all__ = [
     "PublisherSettings",
     "StaticProvider",
     "TokenRequestFailed",
+    "check_audiences",
     "compare_with_publisher",
     "decode_claims",
     "detect_ci",
@@ -71,6 +86,7 @@ __all__ = [
     "github_event_name",
     "github_fork_pull_request",
     "gitlab_env_var",
+    "gitlab_id_tokens_block",
     "issuer_accepted_by_pypi",
     "publisher_settings",
     "reusable_workflow_warning",
@@ -92,8 +108,18 @@ ACCEPTED_ISSUERS: Mapping[str, str] = {
     ACTIVESTATE_ISSUER: "ActiveState",
 }
 
+#: The most trustpub takes of a token endpoint's answer (a JWT is a few KiB).
+MAX_TOKEN_REPLY_BYTES = 64 * 1024
+
+#: The audience Sigstore's Fulcio wants in the token that signs attestations.
+SIGSTORE_AUDIENCE = "sigstore"
+
+#: A static OIDC token for the index (its audience: ``pypi``, ``testpypi``, …), or a file holding one.
 STATIC_TOKEN_ENV = "TRUSTPUB_OIDC_TOKEN"
 STATIC_TOKEN_FILE_ENV = "TRUSTPUB_OIDC_TOKEN_FILE"
+#: A second static token, with audience ``sigstore``, that signs the attestations (or a file).
+STATIC_SIGSTORE_TOKEN_ENV = "TRUSTPUB_SIGSTORE_OIDC_TOKEN"
+STATIC_SIGSTORE_TOKEN_FILE_ENV = "TRUSTPUB_SIGSTORE_OIDC_TOKEN_FILE"
 
 _GCP_PRODUCT_NAME_FILE = "/sys/class/dmi/id/product_name"
 _GITLAB_ENV_SANITIZE = re.compile(r"[^A-Z0-9_]|^[^A-Z_]")
@@ -119,7 +145,8 @@ class NotInCI(OIDCError):
             "trusted publishing needs a CI identity, and none was found: this is not GitHub "
             "Actions, GitLab CI, Google Cloud, Buildkite or CircleCI",
             hint="run in CI, or use an API token (TRUSTPUB_TOKEN), or give an OIDC token in "
-            f"{STATIC_TOKEN_ENV} / {STATIC_TOKEN_FILE_ENV}",
+            f"{STATIC_TOKEN_ENV} / {STATIC_TOKEN_FILE_ENV} (and one with audience 'sigstore' in "
+            f"{STATIC_SIGSTORE_TOKEN_ENV} for attestations)",
         )
 
 
@@ -137,6 +164,22 @@ class IssuerNotAccepted(OIDCError):
 
 class TokenRequestFailed(OIDCError):
     """The CI was asked for a token and did not give a usable one."""
+
+
+class MissingIdTokens(TokenRequestFailed):
+    """GitLab CI: tokens the release needs are not declared under ``id_tokens:``.
+
+    ``problems`` names each variable that is missing or has the wrong audience;
+    ``block`` is the ``id_tokens:`` YAML declaring every token the release needs,
+    so one edit of the pipeline fixes all of them. The hint carries the same
+    block in YAML's one-line flow style, which survives every printer (CI logs,
+    JSON, the step summary escape newlines).
+    """
+
+    def __init__(self, message: str, *, hint: str | None, problems: tuple[str, ...], block: str) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems
+        self.block = block
 
 
 # --------------------------------------------------------------------------- tokens
@@ -187,15 +230,31 @@ class OIDCToken:
             return datetime.fromtimestamp(exp, tz=timezone.utc)
         return None
 
-    def check_audience(self, audience: str) -> None:
-        """Raise :class:`TokenRequestFailed` unless ``aud`` is exactly ``audience`` (one string)."""
+    def check_audience(self, audience: str, *, hint: str | None = None) -> None:
+        """Raise :class:`TokenRequestFailed` unless ``aud`` is exactly ``audience`` (one string).
+
+        The message names who wants that audience: Sigstore for ``sigstore`` (it is
+        Fulcio that refuses another one), the index for any other.
+        """
         aud = self.audience
         if aud == audience:
             return
         raise TokenRequestFailed(
-            f"the OIDC token from {self.provider} has audience {aud!r}, but the index expects exactly {audience!r}",
-            hint="request the token with that audience (a list of audiences is refused too)",
+            f"the OIDC token from {self.provider} has audience {_shown(aud)}, but {_consumer(audience)} "
+            f"expects exactly {audience!r}",
+            hint=hint or "request the token with that audience (a list of audiences is refused too)",
         )
+
+
+def _consumer(audience: str) -> str:
+    """Who checks a token of this audience, for messages."""
+    return "Sigstore, which signs the attestations," if audience == SIGSTORE_AUDIENCE else "the index"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr`` (control characters escaped), cut to ``limit``: claims come from outside."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def issuer_accepted_by_pypi(issuer: str) -> bool:
@@ -294,9 +353,17 @@ class GitHubActionsProvider:
         url = _with_query(self.request_url, audience=audience)
         _logger.debug("GitHub Actions: requesting an OIDC token for audience %r", audience)
         try:
-            response, body = transport.get_json(url, authorization=Secret(f"bearer {self.request_token.reveal()}"))
+            response, body = transport.get_json(
+                url, authorization=Secret(f"bearer {self.request_token.reveal()}"), max_body=MAX_TOKEN_REPLY_BYTES
+            )
         except TransportError as exc:
             raise TokenRequestFailed(f"GitHub Actions token endpoint: {exc.message}", hint=exc.hint) from None
+        if response.truncated or len(response.data) > MAX_TOKEN_REPLY_BYTES:
+            raise TokenRequestFailed(
+                f"the GitHub Actions runner answered HTTP {response.status} with more than "
+                f"{MAX_TOKEN_REPLY_BYTES // 1024} KiB; an OIDC token is a few KiB, so none of it is used or shown",
+                hint="check ACTIONS_ID_TOKEN_REQUEST_URL; re-run the job",
+            )
         if response.status != 200:
             raise TokenRequestFailed(
                 f"the GitHub Actions runner refused the OIDC token request (HTTP {response.status} {response.reason})",
@@ -316,9 +383,31 @@ def gitlab_env_var(audience: str) -> str:
     return f"{_GITLAB_ENV_SANITIZE.sub('_', audience.upper())}_ID_TOKEN"
 
 
+def gitlab_id_tokens_block(audiences: Sequence[str], *, flow: bool = False) -> str:
+    """The ``id_tokens:`` YAML that declares one token per audience, in order.
+
+    ``flow`` gives the same mapping on one line (``id_tokens: {PYPI_ID_TOKEN: {aud: pypi}}``).
+    """
+    wanted = list(dict.fromkeys(audiences))
+    if flow:
+        return "id_tokens: {" + ", ".join(f"{gitlab_env_var(a)}: {{aud: {a}}}" for a in wanted) + "}"
+    lines = ["id_tokens:"]
+    for audience in wanted:
+        lines += [f"  {gitlab_env_var(audience)}:", f"    aud: {audience}"]
+    return "\n".join(lines)
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 @dataclass(frozen=True)
 class GitLabCIProvider:
-    """GitLab CI/CD: the token is in ``<AUDIENCE>_ID_TOKEN``, declared under ``id_tokens:``."""
+    """GitLab CI/CD: the token is in ``<AUDIENCE>_ID_TOKEN``, declared under ``id_tokens:``.
+
+    Declared up front, so :meth:`check_audiences` can tell before any signing or
+    upload which of a release's tokens are missing, and name them all at once.
+    """
 
     env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
@@ -331,14 +420,46 @@ class GitLabCIProvider:
         _logger.debug("GitLab CI: reading the OIDC token for audience %r from %s", audience, var)
         raw = environ.get(var)
         if not raw:
-            raise TokenRequestFailed(
-                f"GitLab CI: no OIDC token for audience {audience!r}: {var} is not set",
-                hint=f"declare it in the publishing job: `id_tokens: {{ {var}: {{ aud: {audience} }} }}` "
-                "(attestations need a second one, SIGSTORE_ID_TOKEN with aud: sigstore)",
-            )
+            raise self._missing([audience], [f"{var} is not set"])
         token = OIDCToken.parse(raw, self.name)
-        token.check_audience(audience)
+        token.check_audience(audience, hint=f"set `aud: {audience}` on {var} under the job's id_tokens:")
         return token
+
+    def check_audiences(self, audiences: Sequence[str]) -> None:
+        """Raise one :class:`MissingIdTokens` naming every audience without a usable variable.
+
+        Reads the variables only (nothing is fetched or consumed); a variable that
+        holds a token for another audience counts as missing too.
+        """
+        environ = os.environ if self.env is None else self.env
+        wanted = list(dict.fromkeys(audiences))
+        problems: list[str] = []
+        for audience in wanted:
+            var = gitlab_env_var(audience)
+            raw = environ.get(var)
+            if not raw:
+                problems.append(f"{var} is not set")
+                continue
+            try:
+                aud = OIDCToken.parse(raw, self.name).audience
+            except TokenRequestFailed:
+                problems.append(f"{var} does not hold a JWT")
+                continue
+            if aud != audience:
+                problems.append(f"{var} has audience {_shown(aud)}, not {audience!r}")
+        if problems:
+            raise self._missing(wanted, problems)
+
+    def _missing(self, audiences: Sequence[str], problems: Sequence[str]) -> MissingIdTokens:
+        shown = _and([repr(a) for a in audiences])
+        message = f"GitLab CI: this job lacks the OIDC token{'s' if len(audiences) > 1 else ''} for {shown}: " + "; ".join(problems)
+        hint = f"declare {'them all' if len(audiences) > 1 else 'it'} in the publishing job: `{gitlab_id_tokens_block(audiences, flow=True)}`"
+        sigstore_var = gitlab_env_var(SIGSTORE_AUDIENCE)
+        if SIGSTORE_AUDIENCE in audiences:
+            hint += f" ({sigstore_var} signs the attestations; to publish without them, pass --no-attestations)"
+        else:
+            hint += f" (attestations need a second token too, {sigstore_var} with aud: {SIGSTORE_AUDIENCE})"
+        return MissingIdTokens(message, hint=hint, problems=tuple(problems), block=gitlab_id_tokens_block(audiences))
 
 
 @dataclass(frozen=True)
@@ -396,15 +517,23 @@ class CircleCIProvider(_IdProvider):
 
 @dataclass(frozen=True)
 class StaticProvider:
-    """A token given from outside: a value, or a file re-read at every fetch.
+    """Tokens given from outside: a value, or a file re-read at every fetch.
 
     Re-reading lets a file that the platform refreshes (a projected token) serve
     several mints; a fixed value serves exactly one, since PyPI refuses a JWT twice.
+
+    A JWT has one audience, so the index's token cannot sign attestations: the
+    ``sigstore_*`` fields hold a second token (value or file) that :meth:`fetch`
+    hands out for the ``sigstore`` audience. Without one, a ``sigstore`` fetch
+    falls back to the main token, which works only if that one is for Sigstore.
     """
 
     source: str
     token: Secret | None = field(default=None, repr=False)
     path: Path | None = None
+    sigstore_source: str | None = None
+    sigstore_token: Secret | None = field(default=None, repr=False)
+    sigstore_path: Path | None = None
 
     pypi_accepts: ClassVar[bool] = True
 
@@ -412,35 +541,119 @@ class StaticProvider:
     def name(self) -> str:
         return f"static token ({self.source})"
 
+    @property
+    def has_sigstore_token(self) -> bool:
+        return self.sigstore_token is not None or self.sigstore_path is not None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StaticProvider | None:
-        """From ``TRUSTPUB_OIDC_TOKEN`` or ``TRUSTPUB_OIDC_TOKEN_FILE``; None when neither is set."""
+        """From ``TRUSTPUB_OIDC_TOKEN[_FILE]`` and ``TRUSTPUB_SIGSTORE_OIDC_TOKEN[_FILE]``; None when none is set.
+
+        A value wins over a file of the same role. With only the Sigstore token set,
+        the provider signs attestations and explains, when asked for the index's
+        token, that ``TRUSTPUB_OIDC_TOKEN`` is missing.
+        """
         environ = os.environ if env is None else env
-        if environ.get(STATIC_TOKEN_ENV):
-            return cls(STATIC_TOKEN_ENV, token=Secret(environ[STATIC_TOKEN_ENV].strip()))
-        if environ.get(STATIC_TOKEN_FILE_ENV):
-            return cls(f"{STATIC_TOKEN_FILE_ENV}={environ[STATIC_TOKEN_FILE_ENV]}", path=Path(environ[STATIC_TOKEN_FILE_ENV]))
-        return None
+        source, token, path = _static_origin(environ, STATIC_TOKEN_ENV, STATIC_TOKEN_FILE_ENV)
+        sig_source, sig_token, sig_path = _static_origin(environ, STATIC_SIGSTORE_TOKEN_ENV, STATIC_SIGSTORE_TOKEN_FILE_ENV)
+        if source is None and sig_source is None:
+            return None
+        return cls(source or STATIC_TOKEN_ENV, token, path, sig_source, sig_token, sig_path)
 
     def fetch(self, audience: str) -> OIDCToken:
-        if self.path is not None:
-            _logger.debug("static OIDC token: reading %s", self.path)
-            try:
-                raw = self.path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise TokenRequestFailed(
-                    f"cannot read the OIDC token file {str(self.path)!r}: {exc.strerror}",
-                    hint=f"check {STATIC_TOKEN_FILE_ENV}",
-                ) from None
-        elif self.token is not None:
-            raw = self.token.reveal()
-        else:
-            raise TokenRequestFailed("static OIDC provider without a token or a file")
-        if not raw:
-            raise TokenRequestFailed(f"the OIDC token from {self.source} is empty")
+        if audience == SIGSTORE_AUDIENCE and self.has_sigstore_token:
+            label = self.sigstore_source or STATIC_SIGSTORE_TOKEN_ENV
+            raw = _read_static(label, self.sigstore_token, self.sigstore_path, STATIC_SIGSTORE_TOKEN_FILE_ENV)
+            token = OIDCToken.parse(raw, f"static token ({label})")
+            token.check_audience(
+                audience,
+                hint=f"{STATIC_SIGSTORE_TOKEN_ENV} is the token that signs attestations: request it with audience "
+                f"{SIGSTORE_AUDIENCE!r}; the index's token goes in {STATIC_TOKEN_ENV}",
+            )
+            return token
+        if self.token is None and self.path is None:
+            raise TokenRequestFailed(
+                f"no OIDC token for the index (audience {audience!r}): {STATIC_TOKEN_ENV} and {STATIC_TOKEN_FILE_ENV} "
+                f"are not set ({STATIC_SIGSTORE_TOKEN_ENV} only signs attestations)",
+                hint=f"give the index's token in {STATIC_TOKEN_ENV} or {STATIC_TOKEN_FILE_ENV}, or upload with an "
+                "API token (TRUSTPUB_TOKEN)",
+            )
+        raw = _read_static(self.source, self.token, self.path, STATIC_TOKEN_FILE_ENV)
         token = OIDCToken.parse(raw, self.name)
-        token.check_audience(audience)
+        if audience == SIGSTORE_AUDIENCE:
+            hint = (
+                f"this token is for the index; attestations need a second OIDC token, requested with audience "
+                f"{SIGSTORE_AUDIENCE!r}, in {STATIC_SIGSTORE_TOKEN_ENV} (or a file named by "
+                f"{STATIC_SIGSTORE_TOKEN_FILE_ENV}); or publish with --no-attestations"
+            )
+        else:
+            hint = (
+                f"request this token with the index's audience {audience!r} (the index names it at /_/oidc/audience); "
+                f"the token for Sigstore goes in {STATIC_SIGSTORE_TOKEN_ENV}"
+            )
+        token.check_audience(audience, hint=hint)
         return token
+
+    def check_audiences(self, audiences: Sequence[str]) -> None:
+        """Raise one :class:`TokenRequestFailed` for every audience no static token serves.
+
+        Reading a static token consumes nothing, so this is :meth:`fetch` for each.
+        """
+        failures: list[TokenRequestFailed] = []
+        for audience in dict.fromkeys(audiences):
+            try:
+                self.fetch(audience)
+            except TokenRequestFailed as exc:
+                failures.append(exc)
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise TokenRequestFailed(
+                "; ".join(f.message for f in failures),
+                hint="; ".join(f.hint for f in failures if f.hint) or None,
+            )
+
+
+def _static_origin(environ: Mapping[str, str], value_var: str, file_var: str) -> tuple[str | None, Secret | None, Path | None]:
+    """(label, value, path) of one static token role; all None when neither variable is set."""
+    if environ.get(value_var, "").strip():
+        return value_var, Secret(environ[value_var].strip()), None
+    if environ.get(file_var):
+        return f"{file_var}={environ[file_var]}", None, Path(environ[file_var])
+    return None, None, None
+
+
+def _read_static(label: str, token: Secret | None, path: Path | None, file_var: str) -> str:
+    if path is not None:
+        _logger.debug("static OIDC token: reading %s", path)
+        try:
+            raw = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise TokenRequestFailed(
+                f"cannot read the OIDC token file {str(path)!r}: {exc.strerror}",
+                hint=f"check {file_var}",
+            ) from None
+    elif token is not None:
+        raw = token.reveal()
+    else:  # pragma: no cover - callers check
+        raise TokenRequestFailed("static OIDC provider without a token or a file")
+    if not raw:
+        raise TokenRequestFailed(f"the OIDC token from {label} is empty")
+    return raw
+
+
+def check_audiences(provider: OIDCProvider, audiences: Sequence[str]) -> None:
+    """Before a release signs or uploads anything: can ``provider`` serve all these audiences?
+
+    Providers whose tokens are declared up front (GitLab's ``id_tokens:``, static
+    tokens) answer without fetching anything, and raise one error naming every
+    audience they cannot serve. Providers that fetch on demand (GitHub's runner,
+    ``id``) are not asked: fetching would spend a token, and they fail clearly when
+    they fetch.
+    """
+    check = getattr(provider, "check_audiences", None)
+    if callable(check):
+        check(list(audiences))
 
 
 # --------------------------------------------------------------------------- detection

@@ -26,6 +26,7 @@ from trustpub.errors import CheckFailed, ConfigurationError, TrustpubError
 from trustpub.journal import Journal
 from trustpub.registry import Registry
 from trustpub.request import PublishRequest
+from trustpub.state import resolve_state_dir
 from trustpub.upload._types import Uploader, UploadRequest, UploadResult
 from trustpub.upload.engine import upload_order
 
@@ -36,7 +37,9 @@ if TYPE_CHECKING:
     from trustpub.upload.progress import UploadProgress
     from trustpub.upload.simple import ExistingFiles
 
-__all__ = ["Orchestrator", "PublishFailed", "PublishResult", "PublishedFile", "VerificationFailed"]
+__all__ = [
+    "Orchestrator", "PreviousRun", "PublishFailed", "PublishResult", "PublishedFile", "VerificationFailed", "previous_run",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -45,6 +48,72 @@ FileOutcome = Literal["uploaded", "already-present", "skipped", "failed", "not-a
 
 class VerificationFailed(TrustpubError):
     """After the upload, the index does not list our bytes for some file."""
+
+    #: The files the index does not list with our sha256.
+    filenames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What the journal says the last run of this release left, read back at the start of a re-run.
+
+    ``interrupted`` is a run that never recorded its end (killed, crashed, power lost);
+    the counts are this release's files by their last recorded state.
+    """
+
+    started: str
+    interrupted: bool
+    outcome: str | None
+    uploaded: int
+    already_present: int
+    failed: int
+    not_attempted: int
+
+    def line(self) -> str:
+        how = "was interrupted" if self.interrupted else "failed" if self.failed or (self.outcome or "").startswith("failed") else "finished"
+        parts = [f"{self.uploaded} uploaded"]
+        if self.already_present:
+            parts.append(f"{self.already_present} already present")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        parts.append(f"{self.not_attempted} not attempted")
+        return f"previous run ({self.started}) {how}: {', '.join(parts)}; completing the release"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "started": self.started, "interrupted": self.interrupted, "outcome": self.outcome,
+            "uploaded": self.uploaded, "already_present": self.already_present, "failed": self.failed,
+            "not_attempted": self.not_attempted,
+        }
+
+
+def previous_run(journal: Journal, dists: Sequence[Distribution]) -> PreviousRun | None:
+    """The last run before the current one, when it did not complete the release; else None.
+
+    Called right after :meth:`Journal.start_run`, so the current run is the journal's
+    last entry and the file states are still the ones the previous run wrote.
+    """
+    runs = journal.data.get("runs")
+    if not isinstance(runs, list) or len(runs) < 2 or not isinstance(runs[-2], dict):
+        return None
+    last = runs[-2]
+    outcome = last.get("outcome") if isinstance(last.get("outcome"), str) else None
+    interrupted = last.get("finished") is None
+    if not interrupted and outcome == "ok":
+        return None
+    counts = {"uploaded": 0, "already-present": 0, "failed": 0}
+    not_attempted = 0
+    for dist in dists:
+        entry = journal.data["files"].get(dist.filename)
+        state = journal.state(dist.filename)
+        if state in counts and isinstance(entry, dict) and entry.get("sha256") == dist.sha256:
+            counts[state] += 1
+        else:
+            not_attempted += 1
+    return PreviousRun(
+        str(last.get("started") or "?"), interrupted, outcome,
+        counts["uploaded"], counts["already-present"], counts["failed"], not_attempted,
+    )
 
 
 @dataclass(frozen=True)
@@ -87,6 +156,9 @@ class PublishResult:
     elapsed: float = 0.0
     credentials: str | None = None
     provenance: Path | None = None
+    journal: Path | None = None
+    #: What the journal said the last run left, when it did not complete the release.
+    previous_run: PreviousRun | None = None
     statements: list[bytes] = field(default_factory=list, repr=False)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -106,6 +178,8 @@ class PublishResult:
             "credentials": self.credentials,
             "elapsed_seconds": round(self.elapsed, 3),
             "release_provenance": str(self.provenance) if self.provenance else None,
+            "journal": str(self.journal) if self.journal else None,
+            "previous_run": self.previous_run.to_json() if self.previous_run else None,
             "files": [f.to_json() for f in self.files],
             "warnings": self.warnings,
             "error": self.error,
@@ -153,11 +227,22 @@ class Orchestrator:
 
         from trustpub.transport import Transport
 
-        transport = self._transport or Transport(maxsize=max(4, request.jobs))
-        journal = Journal.for_release(request.state_dir, registry=registry.upload_url, project=project, version=version)
+        transport = self._transport or Transport(timeout=request.timeout, maxsize=max(4, request.jobs))
+        # Journal and release provenance live in the per-user state folder, never in the
+        # project, where the next sdist would pack them (trustpub.state).
+        state_dir = resolve_state_dir(request.state_dir)
+        journal = Journal.for_release(state_dir, registry=registry.upload_url, project=project, version=version)
         journal.start_run(dry_run=False)
-        result = PublishResult(registry, project, version, [], credentials=None)
+        self._say(f"journal: {journal.path}")
+        result = PublishResult(registry, project, version, [], credentials=None, journal=journal.path)
+        previous = previous_run(journal, dists)
+        if previous is not None:
+            # Read back before this run records anything: what the last run left.
+            result.previous_run = previous
+            self._say(previous.line())
         outcomes: dict[str, UploadResult] = {}
+        failures: dict[str, str] = {}
+        present: dict[str, str] = {}
         attested: dict[str, AttestedFile] = {}
         attester: Attester | None = None
         try:
@@ -171,8 +256,12 @@ class Orchestrator:
 
             present = plan_release(dists, lookup)
             todo = [d for d in dists if d.filename not in present]
-            for dist in dists:
-                journal.record(dist.filename, "already-present" if dist.filename in present else "planned", sha256=dist.sha256)
+            # One write for the whole plan. A file not on the index is hashed while it
+            # streams: its sha256 is recorded with its upload, not here.
+            journal.record_many(
+                (d.filename, "already-present" if d.filename in present else "planned", d.digests.known()[0] or "")
+                for d in dists
+            )
             self._say(f"plan: {len(todo)} to upload, {len(present)} already on {registry}")
 
             use_attestations = self._attestations_wanted(request, source)
@@ -180,6 +269,10 @@ class Orchestrator:
             # attest only what still has to be uploaded
             if use_attestations and todo:
                 attester = self._attester(request, source)
+                # Attestations name the sha256, so these files are hashed first, in parallel.
+                from trustpub.dists import ensure_hashes
+
+                ensure_hashes(todo, blake2=False)
                 attested = {a.filename: a for a in attester.attest(todo)}
                 for entry in attested.values():
                     if entry.log_index is not None:
@@ -189,11 +282,19 @@ class Orchestrator:
             if todo:
                 source.credentials()
 
+            uploader = self._make_uploader(request, transport)
+            if todo and not getattr(uploader, "accepts_distribution", False):
+                # Only the native uploader hashes while it streams; others get the digests first.
+                from trustpub.dists import ensure_hashes
+
+                ensure_hashes(todo, blake2=False)
+
             def request_for(dist: Distribution) -> UploadRequest:
                 creds = source.credentials()
                 att = attested.get(dist.filename)
+                sha256, blake2_256 = dist.digests.known()
                 return UploadRequest(
-                    dist.path, dist.filename, dist.sha256, dist.blake2_256, dist.size, registry.upload_url,
+                    dist.path, dist.filename, sha256, blake2_256, dist.size, registry.upload_url,
                     creds.username, creds.password, tuple(att.paths) if att else (),
                 )
 
@@ -208,39 +309,46 @@ class Orchestrator:
                     self._on_result(upload)
 
             engine = UploadEngine(
-                self._make_uploader(request, transport), lookup=lookup, jobs=request.jobs, on_result=record,
+                uploader, lookup=lookup, jobs=request.jobs, on_result=record,
                 progress=self._progress,
             )
             try:
                 engine.upload(dists, request_for)
-            except TrustpubError as exc:
-                failed = getattr(exc, "filename", None)
+            except TrustpubError:
+                # Only files that were really tried are "failed"; the rest stay "planned"
+                # in the journal and show as not-attempted.
+                failures.update(engine.failures)
                 for dist in dists:
-                    if dist.filename not in outcomes and (failed is None or dist.filename == failed):
-                        journal.record(dist.filename, "failed", sha256=dist.sha256, reason=exc.message)
+                    if dist.filename not in outcomes and dist.filename in failures:
+                        journal.record(dist.filename, "failed", sha256=dist.digests.known()[0] or "", reason=failures[dist.filename])
                 raise
 
             # verify: the index lists our bytes under every name
-            self._verify(dists, lookup)
+            try:
+                self._verify(dists, lookup, outcomes, present)
+            except VerificationFailed as exc:
+                for name in exc.filenames:
+                    failures[name] = "the index answered as if stored, but does not list these bytes"
+                    outcomes.pop(name, None)
+                raise
             if use_attestations:
                 # The release provenance is written once per release: a re-run after a
                 # crash between the last upload and this step writes it then.
                 from trustpub.attest import default_provenance_dir, release_provenance_name
 
-                target = default_provenance_dir([d.path for d in dists], request.attestations_dir) / (
-                    release_provenance_name(d.filename for d in dists)
-                )
+                out_dir = default_provenance_dir(request.attestations_dir, state_dir=state_dir, registry=registry.upload_url)
+                target = out_dir / release_provenance_name(d.filename for d in dists)
                 if attester is None and not target.exists():
                     attester = self._attester(request, source)
                 if attester is not None:
-                    result.provenance = self._release_provenance(request, dists, attester)
+                    result.provenance = attester.release_provenance(dists, out_dir=out_dir)
                 elif target.exists():
                     result.provenance = target
             journal.finish_run("ok")
         except TrustpubError as exc:
             journal.finish_run(f"failed: {exc.message}")
             result.error = str(exc)
-            result.files = self._files(registry, dists, outcomes, attested, present={}, failed=True)
+            result.files = self._files(registry, dists, outcomes, attested, present=present, failed=True, failures=failures)
             result.elapsed = time.monotonic() - started
             raise PublishFailed(exc, result) from exc
         result.files = self._files(registry, dists, outcomes, attested, present=present)
@@ -256,7 +364,8 @@ class Orchestrator:
                 f"no distributions found in {', '.join(map(str, request.paths))}",
                 hint="build them first (python -m build)",
             )
-        dists = inspect_many(files)
+        # Not hashed here: a file the index does not have is hashed while it streams.
+        dists = inspect_many(files, hashes=False)
         report: CheckReport = check_distributions(dists)
         if report.errors:
             for finding in report.errors:
@@ -264,6 +373,7 @@ class Orchestrator:
             raise CheckFailed(
                 f"preflight found {len(report.errors)} problem(s) PyPI would refuse; nothing was uploaded",
                 hint="fix them and rebuild (trustpub check shows the same list)",
+                findings=report.errors,
             )
         for finding in report.warnings:
             self._say(finding.line())
@@ -332,7 +442,9 @@ class Orchestrator:
         from trustpub.credentials import resolve_credentials
 
         return resolve_credentials(
-            registry, method=request.credentials, repository=request.repository, env=request.env, transport=transport
+            registry, method=request.credentials, repository=request.repository, env=request.env, transport=transport,
+            url_userinfo=request.url_credentials, url_source=request.url_credentials_source,
+            keyring_provider=request.keyring_provider,
         )
 
     def _attestations_wanted(self, request: PublishRequest, source: CredentialSource) -> bool:
@@ -361,6 +473,8 @@ class Orchestrator:
 
         provider: OIDCProvider
         if isinstance(source, TokenSource):
+            # Every token the release needs, checked in one go before anything is signed.
+            source.preflight(also=("sigstore",))
             provider = source.provider
         else:
             provider = detect_ci(request.env).require_provider()
@@ -380,37 +494,53 @@ class Orchestrator:
             attestations_dir=request.attestations_dir, builder_id=request.builder_id, ci_context=dict(env),
         )
 
-    def _release_provenance(self, request: PublishRequest, dists: Sequence[Distribution], attester: Attester) -> Path:
-        from trustpub.attest import default_provenance_dir
+    def _verify(
+        self, dists: Sequence[Distribution], lookup: ExistingFiles, outcomes: Mapping[str, UploadResult],
+        present: Mapping[str, str],
+    ) -> None:
+        """Every file is on the index with our sha256, asking the index only what it has not said.
 
-        # Beside the dist folder, not in it: twine and the official action refuse unknown files in dist/.
-        out_dir = default_provenance_dir([d.path for d in dists], request.attestations_dir)
-        path: Path = attester.release_provenance(dists, out_dir=out_dir)
-        return path
-
-    def _verify(self, dists: Sequence[Distribution], lookup: ExistingFiles) -> None:
+        Files listed with our sha256 at plan time, and uploads the index confirmed (an
+        empty 2xx to a form carrying the sha256 of exactly the bytes sent, which PyPI
+        checks; or a listing after a failure) need no second look. Only the rest are
+        looked up, in one listing: on some indexes (pypiserver) a listing hashes every
+        file of the project again, which for large files costs more than the upload.
+        """
+        unconfirmed = [
+            d for d in dists
+            if d.filename not in present and not (d.filename in outcomes and outcomes[d.filename].confirmed)
+        ]
+        if not unconfirmed:
+            self._say(f"verified: the index confirmed our sha256 for all {len(dists)} file(s)")
+            return
         listed = lookup.files(dists[0].filename.split("-", 1)[0], refresh=True)
-        wrong = [d.filename for d in dists if listed.get(d.filename, "").lower() != d.sha256]
+        wrong = [d.filename for d in unconfirmed if listed.get(d.filename, "").lower() != d.sha256]
         if wrong:
-            raise VerificationFailed(
+            error = VerificationFailed(
                 f"after the upload the index does not list our sha256 for: {', '.join(wrong)}",
                 hint="look at the project page; re-run the same command to complete the release",
             )
+            error.filenames = tuple(wrong)
+            raise error
         self._say(f"verified: the index lists all {len(dists)} file(s) with our sha256")
 
     def _files(
         self, registry: Registry, dists: Sequence[Distribution], outcomes: Mapping[str, UploadResult],
         attested: Mapping[str, AttestedFile], *, present: Mapping[str, str], failed: bool = False,
+        failures: Mapping[str, str] | None = None,
     ) -> list[PublishedFile]:
         project, version = _release_identity(dists)
         files = []
         for dist in dists:
             upload = outcomes.get(dist.filename)
             outcome: FileOutcome
+            message = upload.message if upload else ""
             if upload is not None:
                 outcome = upload.outcome
             elif dist.filename in present:
                 outcome = "already-present"
+            elif failures and dist.filename in failures:
+                outcome, message = "failed", failures[dist.filename]
             else:
                 outcome = "not-attempted" if failed else "failed"
             att = attested.get(dist.filename)
@@ -420,7 +550,7 @@ class Orchestrator:
                     registry.project_url(project, version),
                     registry.integrity_url(project, version, dist.filename) if att else None,
                     att.log_index if att else None,
-                    upload.message if upload else "",
+                    message,
                 )
             )
         return files
@@ -454,10 +584,11 @@ def _release_identity(dists: Sequence[Distribution]) -> tuple[str, str]:
 
 def _describe_source(source: CredentialSource) -> str:
     from trustpub.credentials import StaticCredentials
-    from trustpub.mint import TokenSource
 
     if isinstance(source, StaticCredentials):
         return source.value.describe()
+    from trustpub.mint import TokenSource  # not before: a token release never needs mint or oidc
+
     if isinstance(source, TokenSource):
         return f"trusted publishing ({source.provider.name})"
     return str(source.kind)

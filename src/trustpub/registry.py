@@ -9,17 +9,24 @@ URL's scheme and host), so nothing downstream builds URLs by hand::
     'https://test.pypi.org/legacy/'
     >>> reg.project_url("demo", "1.0")
     'https://test.pypi.org/project/demo/1.0/'
+
+A URL may carry ``user:password@`` (pip accepts that, and so does ``--to``). A
+:class:`Registry` never keeps it: :meth:`Registry.parse` drops it, and
+:meth:`Registry.parse_with_userinfo` hands it back separately as a
+:class:`UrlUserinfo` whose password is a :class:`~trustpub.secrets.Secret`, so no
+URL that is shown, logged, journalled or put in JSON can contain it.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from urllib.parse import quote, urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from trustpub.errors import ConfigurationError
+from trustpub.secrets import Secret, register_secret
 
-__all__ = ["Registry", "RegistryKind", "is_loopback_host"]
+__all__ = ["Registry", "RegistryKind", "UrlUserinfo", "is_loopback_host", "split_userinfo"]
 
 
 class RegistryKind(enum.Enum):
@@ -54,6 +61,46 @@ def is_loopback_host(host: str | None) -> bool:
 
 
 @dataclass(frozen=True)
+class UrlUserinfo:
+    """The ``user:password@`` part of a URL, percent-decoded; the password is a Secret."""
+
+    username: str
+    password: Secret | None = field(default=None, repr=False)
+
+
+def split_userinfo(value: str) -> tuple[str, UrlUserinfo | None]:
+    """``value`` without its ``user:password@`` part, and that part (None when absent).
+
+    Anything that is not an ``scheme://`` URL comes back unchanged. The password is
+    wrapped in a :class:`Secret` at once, which also registers it for redaction.
+    """
+    stripped = value.strip()
+    parts = urlsplit(stripped)
+    if "@" not in parts.netloc or not parts.scheme:
+        return value, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
+    if not user and not password:
+        return clean, None
+    if not password:
+        # pip's form for a token, https://TOKEN@host/: the user name is the secret.
+        register_secret(unquote(user))
+    return clean, UrlUserinfo(unquote(user), Secret(unquote(password)) if password else None)
+
+
+def _shown(value: str) -> str:
+    """``value`` fit for a message: no userinfo (this module cannot use transport.safe_url)."""
+    return split_userinfo(value)[0]
+
+
+def _endpoint(url: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+
+@dataclass(frozen=True)
 class Registry:
     """One upload target and the URLs around it.
 
@@ -68,7 +115,21 @@ class Registry:
 
     @classmethod
     def parse(cls, value: str) -> Registry:
-        """Accept ``pypi``, ``testpypi`` or an ``http(s)://`` legacy upload URL."""
+        """Accept ``pypi``, ``testpypi`` or an ``http(s)://`` legacy upload URL.
+
+        A ``user:password@`` in the URL is dropped; use :meth:`parse_with_userinfo`
+        to get it.
+        """
+        return cls.parse_with_userinfo(value)[0]
+
+    @classmethod
+    def parse_with_userinfo(cls, value: str) -> tuple[Registry, UrlUserinfo | None]:
+        """Like :meth:`parse`, and also return the URL's ``user:password@`` part, if any."""
+        clean, userinfo = split_userinfo(value)
+        return cls._parse_clean(clean), userinfo
+
+    @classmethod
+    def _parse_clean(cls, value: str) -> Registry:
         lowered = value.strip().lower()
         for kind in (RegistryKind.PYPI, RegistryKind.TESTPYPI):
             upload, web = _KNOWN[kind]
@@ -77,7 +138,7 @@ class Registry:
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
-                f"unknown index {value!r}",
+                f"unknown index {_shown(value)!r}",
                 hint="use pypi, testpypi, or the index's legacy upload URL such as https://example.org/legacy/",
             )
         path = parts.path
@@ -87,6 +148,15 @@ class Registry:
         upload = urlunsplit((parts.scheme, parts.netloc, path or "/", parts.query, ""))
         web = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         return cls(RegistryKind.CUSTOM, upload, web)
+
+    def same_index(self, other: Registry) -> bool:
+        """True when both name the same upload endpoint (scheme, host, port and path).
+
+        Credentials configured for one index are only used for the index that is the
+        same by this test: ``https://Example.org/legacy`` and ``https://example.org:443/legacy/``
+        are one index; ``upload.pypi.org`` and ``pypi.example.org`` are not.
+        """
+        return _endpoint(self.upload_url) == _endpoint(other.upload_url)
 
     @property
     def host(self) -> str:

@@ -4,19 +4,27 @@ On GitHub Actions the summary also goes to ``$GITHUB_STEP_SUMMARY`` (Markdown) a
 problems become ``::error::``/``::warning::`` annotations; on GitLab CI the summary
 is a collapsible section of the job log. Reports are built from the
 :class:`~trustpub.orchestrator.PublishResult` alone and never contain credentials.
+
+Filenames, URLs and error messages in a report come from files and servers, so every
+one goes through :mod:`trustpub.text` on its way out: the summary is a CI log and a
+Markdown page, and neither may be steered by what it quotes.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from trustpub.orchestrator import PublishResult
+from trustpub.text import markdown_text, markdown_url, printable
 
-__all__ = ["annotate", "render_text", "write_ci_summary"]
+if TYPE_CHECKING:
+    from trustpub.checks import Finding
+
+__all__ = ["annotate", "render_text", "write_ci_summary", "write_refusal_summary"]
 
 _SYMBOL = {"uploaded": "+", "already-present": "=", "skipped": "~", "failed": "!", "not-attempted": "-"}
 
@@ -31,20 +39,27 @@ def _size(n: int) -> str:
 
 
 def render_text(result: PublishResult) -> str:
-    """A plain-text summary: one line per file, then the totals."""
-    head = "dry run: nothing was sent" if result.dry_run else f"release {result.project} {result.version} -> {result.registry}"
+    """A plain-text summary: one line per file, then the totals (outside text escaped)."""
+    head = (
+        "dry run: nothing was sent"
+        if result.dry_run
+        else f"release {printable(result.project)} {printable(result.version)} -> {printable(result.registry)}"
+    )
     lines = [head]
-    width = max((len(f.filename) for f in result.files), default=10)
-    for f in result.files:
+    names = [printable(f.filename) for f in result.files]
+    width = max((len(name) for name in names), default=10)
+    for f, name in zip(result.files, names, strict=True):
         lines.append(
-            f"  {_SYMBOL.get(f.outcome, '?')} {f.filename:<{width}}  {f.outcome:<15} {_size(f.size):>10}  sha256:{f.sha256}"
+            f"  {_SYMBOL.get(f.outcome, '?')} {name:<{width}}  {f.outcome:<15} {_size(f.size):>10}  sha256:{f.sha256}"
         )
-        detail = f.project_url
+        detail = printable(f.project_url)
         if f.attestation_url:
-            detail += f"  provenance: {f.attestation_url}"
+            detail += f"  provenance: {printable(f.attestation_url)}"
         if f.log_index is not None:
             detail += f"  rekor: {f.log_index}"
         lines.append(f"      {detail}")
+        if f.outcome == "failed" and f.message:
+            lines.append(f"      failed: {printable(f.message)}")
     counts: dict[str, int] = {}
     for f in result.files:
         counts[f.outcome] = counts.get(f.outcome, 0) + 1
@@ -52,22 +67,42 @@ def render_text(result: PublishResult) -> str:
     total = sum(f.size for f in result.files)
     lines.append(f"{len(result.files)} file(s), {_size(total)}: {summary} in {result.elapsed:.2f}s")
     if result.credentials:
-        lines.append(f"credentials: {result.credentials}")
+        lines.append(f"credentials: {printable(result.credentials)}")
     if result.provenance:
-        lines.append(f"release provenance: {result.provenance}")
+        lines.append(f"release provenance: {printable(result.provenance)}")
     if result.error:
-        lines.append(f"FAILED: {result.error}")
+        lines.append(f"FAILED: {printable(result.error)}")
     return "\n".join(lines)
 
 
 def _markdown(result: PublishResult) -> str:
-    title = "trustpub dry run" if result.dry_run else f"trustpub: {result.project} {result.version} to {result.registry}"
+    if result.dry_run:
+        title = "trustpub dry run"
+    else:
+        title = (
+            f"trustpub: {markdown_text(result.project)} {markdown_text(result.version)} "
+            f"to {markdown_text(result.registry)}"
+        )
     rows = ["| file | outcome | size | sha256 |", "|---|---|---|---|"]
     for f in result.files:
-        name = f"[{f.filename}]({f.project_url})"
+        name = f"[{markdown_text(f.filename)}]({markdown_url(f.project_url)})"
         rows.append(f"| {name} | {f.outcome} | {_size(f.size)} | `{f.sha256[:16]}…` |")
-    status = "failed: " + result.error if result.error else "complete"
+    status = "failed: " + markdown_text(result.error) if result.error else "complete"
     return "\n".join([f"### {title}", "", *rows, "", f"Release {status} in {result.elapsed:.1f}s.", ""])
+
+
+def _refusal_markdown(message: str, findings: Sequence[Finding]) -> str:
+    lines = ["### trustpub: release refused, nothing was uploaded", ""]
+    if findings:
+        lines += ["| file | rule | problem |", "|---|---|---|"]
+        for finding in findings:
+            problem = finding.message + (f" ({finding.hint})" if finding.hint else "")
+            lines.append(
+                f"| {markdown_text(finding.filename or 'release')} | {markdown_text(finding.rule)} | {markdown_text(problem)} |"
+            )
+        lines.append("")
+    lines += [markdown_text(message), ""]
+    return "\n".join(lines)
 
 
 def write_ci_summary(result: PublishResult, *, env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> None:
@@ -84,11 +119,30 @@ def write_ci_summary(result: PublishResult, *, env: Mapping[str, str] | None = N
         stream.write(f"\x1b[0Ksection_end:{stamp}:trustpub_summary\r\x1b[0K\n")
 
 
+def write_refusal_summary(
+    message: str, findings: Sequence[Finding] = (), *, env: Mapping[str, str] | None = None
+) -> None:
+    """GitHub: append why a release stopped before any file was processed (the preflight
+    findings, if that is what stopped it) to $GITHUB_STEP_SUMMARY; nothing elsewhere."""
+    environ = os.environ if env is None else env
+    summary_path = environ.get("GITHUB_STEP_SUMMARY")
+    if environ.get("GITHUB_ACTIONS") == "true" and summary_path:
+        with Path(summary_path).open("a", encoding="utf-8") as handle:
+            handle.write(_refusal_markdown(message, findings) + "\n")
+
+
 def annotate(message: str, *, level: str = "error", file: str | None = None, env: Mapping[str, str] | None = None, stream: TextIO) -> None:
     """A GitHub Actions annotation (``::error file=...::message``); nothing elsewhere."""
     environ = os.environ if env is None else env
     if environ.get("GITHUB_ACTIONS") != "true":
         return
-    where = f" file={file}" if file else ""
-    text = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # printable() leaves no line break in the text, so the annotation cannot end early
+    # and start a command of its own; '%' still has to be escaped for the runner.
+    where = f" file={_command_property(file)}" if file else ""
+    text = printable(message).replace("%", "%25")
     stream.write(f"::{level}{where}::{text}\n")
+
+
+def _command_property(value: str) -> str:
+    """A workflow-command property value, escaped as the GitHub runner reads it."""
+    return printable(value).replace("%", "%25").replace(":", "%3A").replace(",", "%2C")

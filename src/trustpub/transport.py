@@ -11,7 +11,16 @@ and enforces three rules:
 - redirects are followed by hand, at most :data:`MAX_REDIRECTS`: ``Authorization`` is
   kept only when the scheme and host stay the same, and a credential-carrying body is
   never re-sent to another host;
-- every request has a timeout and the ``User-Agent`` ``trustpub/<version>``.
+- every request has a timeout and the ``User-Agent`` ``trustpub/<version>``: at most
+  :data:`DEFAULT_CONNECT_TIMEOUT` seconds to connect, and :data:`DEFAULT_TIMEOUT`
+  seconds (``--timeout``, ``$TRUSTPUB_TIMEOUT``) for the answer, counted twice: no
+  read may wait longer, and the whole body must have arrived within that time after
+  the headers, so a server that trickles an answer that never ends is cut off too.
+  An upload's answer gets the same bound, counted from the last byte sent;
+- no answer is read past a size bound: a successful body up to ``max_body`` (default
+  :data:`MAX_BODY`; more raises :class:`TransportError`), any other body up to
+  :data:`MAX_ERROR_BODY` (the rest is dropped and :attr:`Response.truncated` set),
+  so a broken proxy or a hostile server cannot fill the memory of a release job.
 
 Usage::
 
@@ -42,8 +51,12 @@ from trustpub.registry import is_loopback_host
 from trustpub.secrets import Secret, redact
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "MAX_BODY",
+    "MAX_ERROR_BODY",
     "MAX_REDIRECTS",
+    "TIMEOUT_ENV",
     "USER_AGENT",
     "InsecureTransport",
     "Response",
@@ -51,15 +64,27 @@ __all__ = [
     "TransportError",
     "default_transport",
     "proxy_for",
+    "resolve_timeout",
     "safe_url",
 ]
 
 _logger = logging.getLogger(__name__)
 
 USER_AGENT = f"trustpub/{__version__}"
-#: Seconds to wait for a connection and for each read.
-DEFAULT_TIMEOUT = 30.0
+#: Seconds to wait for an answer: for each read, and for the whole body after the
+#: headers (uploads included: counted from the last byte sent). ``--timeout`` or
+#: ``$TRUSTPUB_TIMEOUT`` change it.
+DEFAULT_TIMEOUT = 60.0
+#: Seconds to wait for a TCP (and TLS) connection, per attempt (at most the read timeout).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: The environment variable that sets the answer timeout when ``--timeout`` is not given.
+TIMEOUT_ENV = "TRUSTPUB_TIMEOUT"
 MAX_REDIRECTS = 5
+#: Most bytes read from a successful answer: the PEP 691 page of a project with
+#: thousands of files is a few MiB, a provenance document a few KiB.
+MAX_BODY = 50 * 1024 * 1024
+#: Most bytes read from any other answer (errors, redirects): plenty for a message.
+MAX_ERROR_BODY = 64 * 1024
 #: Connection attempts before giving up (nothing was sent, so retrying is safe).
 _CONNECT_ATTEMPTS = 3
 
@@ -85,6 +110,35 @@ def safe_url(url: str) -> str:
     return redact(urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")))
 
 
+def resolve_timeout(timeout: float | None = None, env: Mapping[str, str] | None = None) -> float:
+    """The answer timeout in seconds: ``timeout`` when given, else ``$TRUSTPUB_TIMEOUT``, else the default.
+
+    A value that is not a positive number of seconds is a :class:`ConfigurationError`
+    naming where it came from, raised before anything is sent.
+    """
+    import math
+    import os
+
+    if timeout is not None:
+        source, raw = "--timeout", str(timeout)
+    else:
+        environ = os.environ if env is None else env
+        raw = environ.get(TIMEOUT_ENV, "").strip()
+        if not raw:
+            return DEFAULT_TIMEOUT
+        source = f"${TIMEOUT_ENV}"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(
+            f"{source} {raw[:40]!r}: not a positive number of seconds",
+            hint=f"give the seconds to wait for an answer, e.g. {source.lstrip('$')}=60 (default {DEFAULT_TIMEOUT:g})",
+        )
+    return value
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default_port = {"http": 80, "https": 443}.get(parts.scheme)
@@ -102,6 +156,8 @@ class Response:
     #: The URL that gave this answer, after redirects (never with userinfo).
     url: str
     redirects: tuple[str, ...] = field(default=())
+    #: The body was longer than :data:`MAX_ERROR_BODY` (an error answer); ``data`` is its start.
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -115,7 +171,7 @@ class Response:
         """The body as JSON; :class:`TransportError` when it is not JSON."""
         try:
             return _json.loads(self.data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise TransportError(
                 f"{self.url} answered HTTP {self.status} with a body that is not JSON",
                 hint="check that the URL points at the index itself, not a proxy or login page",
@@ -143,14 +199,16 @@ class Transport:
     def __init__(
         self,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
-        connect_timeout: float = 10.0,
+        timeout: float | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         pool: urllib3.PoolManager | None = None,
         ca_certs: str | None = None,
         maxsize: int = 10,
         user_agent: str = USER_AGENT,
     ) -> None:
-        self.timeout = timeout
+        #: Seconds to wait for an answer (see the module docstring); ``None`` reads
+        #: ``$TRUSTPUB_TIMEOUT``, else :data:`DEFAULT_TIMEOUT`.
+        self.timeout = resolve_timeout(timeout)
         self.connect_timeout = connect_timeout
         self.user_agent = user_agent
         self._pool_kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False}
@@ -197,6 +255,7 @@ class Transport:
         credentials: bool = False,
         timeout: float | None = None,
         max_redirects: int = MAX_REDIRECTS,
+        max_body: int = MAX_BODY,
     ) -> Response:
         """Send one request and return the final answer (any status; never raises on 4xx/5xx).
 
@@ -204,6 +263,8 @@ class Transport:
         ``bearer …``) as a :class:`Secret`. ``credentials=True`` marks a body that is
         itself a credential (a JWT for mint-token) so it gets the same protection.
         ``max_redirects=0`` returns a redirect answer as it is, unfollowed.
+        ``max_body`` bounds a successful body (a longer one raises
+        :class:`TransportError`); other bodies are cut at :data:`MAX_ERROR_BODY`.
         Raises :class:`InsecureTransport` or :class:`TransportError`.
         """
         send_headers: dict[str, str] = {"User-Agent": self.user_agent}
@@ -227,16 +288,17 @@ class Transport:
         while True:
             if carries_credentials:
                 self._require_secure(current_url)
-            response = self._send(current_method, current_url, send_headers, body, timeout)
+            response, data, truncated = self._send(current_method, current_url, send_headers, body, timeout, max_body)
             location = response.headers.get("Location") if response.status in _REDIRECT_STATUSES else None
             if not location or max_redirects == 0:
                 return Response(
                     status=response.status,
                     reason=response.reason or "",
                     headers=dict(response.headers.items()),
-                    data=response.data,
+                    data=data,
                     url=safe_url(current_url),
                     redirects=tuple(redirects),
+                    truncated=truncated,
                 )
             if len(redirects) >= max_redirects:
                 raise TransportError(
@@ -294,6 +356,16 @@ class Transport:
         if parts.scheme == "https":
             return
         if parts.scheme == "http" and is_loopback_host(parts.hostname):
+            # Loopback plain http never leaves the machine, unless a proxy elsewhere
+            # relays it: then the credential would cross the network in clear text.
+            proxy = proxy_for(url) if self._use_env_proxies else None
+            proxy_host = urlsplit(proxy).hostname if proxy else None
+            if proxy_host is not None and not is_loopback_host(proxy_host):
+                raise InsecureTransport(
+                    f"refusing to send credentials for {parts.hostname!r} over plain http through the proxy "
+                    f"{proxy_host!r}",
+                    hint=f"add {parts.hostname} to NO_PROXY, or use the index's https:// URL",
+                )
             return
         raise InsecureTransport(
             f"refusing to send credentials over plain {parts.scheme or '?'}:// to {parts.hostname or safe_url(url)!r}",
@@ -307,7 +379,8 @@ class Transport:
         headers: Mapping[str, str],
         body: Body,
         timeout: float | None,
-    ) -> urllib3.BaseHTTPResponse:
+        max_body: int = MAX_BODY,
+    ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
         read = self.timeout if timeout is None else timeout
         attempt = 0
         while True:
@@ -321,8 +394,20 @@ class Transport:
                     body=body,
                     redirect=False,
                     retries=False,
+                    preload_content=False,
                     timeout=urllib3.Timeout(connect=min(self.connect_timeout, read), read=read),
                 )
+                success = 200 <= response.status < 300
+                limit = max_body if success else min(max_body, MAX_ERROR_BODY)
+                data = _read_body(response, read, limit)
+                truncated = len(data) > limit
+                if truncated and success:
+                    raise TransportError(
+                        f"{method} {safe_url(url)} answered HTTP {response.status} with more than {_size(limit)}; "
+                        "trustpub reads no more than that from one answer",
+                        hint="check that the URL points at the index itself, not a proxy or something else",
+                    )
+                data = data[:limit]
                 break
             except urllib3.exceptions.ConnectTimeoutError as exc:  # includes NewConnectionError
                 # Nothing reached the server: always safe to try again.
@@ -332,6 +417,12 @@ class Transport:
                 raise TransportError(
                     f"could not reach {safe_url(url)}: {_reason(exc)}",
                     hint="check the URL and the network; for a local index make sure it is running",
+                ) from None
+            except (urllib3.exceptions.ReadTimeoutError, _AnswerTooSlow):
+                raise TransportError(
+                    f"{method} {safe_url(url)} failed: no complete answer within {read:g} s",
+                    hint=f"the server is slow or stuck; --timeout or ${TIMEOUT_ENV} sets how long to wait "
+                    f"(default {DEFAULT_TIMEOUT:g} s)",
                 ) from None
             except urllib3.exceptions.ProtocolError as exc:
                 # A kept-alive connection closed under us; only a read can be replayed blindly.
@@ -347,12 +438,93 @@ class Transport:
                     hint="the connection broke or timed out; try again",
                 ) from None
         _logger.debug("HTTP %s %s -> %d", method, safe_url(url), response.status)
-        return response
+        return response, data, truncated
+
+
+class _AnswerTooSlow(Exception):
+    """The body of an answer did not finish within the read timeout."""
+
+
+_READ_SIZE = 64 * 1024
+
+
+def _read_body(response: urllib3.BaseHTTPResponse, seconds: float, limit: int = MAX_BODY) -> bytes:
+    """The whole body, within ``seconds`` of the headers (each read is bounded by the socket
+    timeout too); a server that trickles bytes forever raises :class:`_AnswerTooSlow`.
+
+    At most ``limit + 1`` bytes (counted after content decoding, so a gzip bomb stops
+    too): a longer result tells the caller the body was cut, and its connection, with
+    bytes still unread, is closed rather than reused.
+    """
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= limit:
+            chunk = response.read1(min(_READ_SIZE, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > deadline:
+                raise _AnswerTooSlow()
+    except BaseException:
+        response.close()  # a half-read connection cannot go back to the pool
+        raise
+    if size > limit:
+        response.close()
+    response.release_conn()
+    return b"".join(chunks)
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):g} MiB"
+    return f"{n / 1024:g} KiB" if n >= 1024 else f"{n} bytes"
+
+
+#: What a broken connection is called in messages: never the server's own bytes (a
+#: proxy that writes an HTML page instead of an HTTP answer would land in the text).
+_BROKEN = (
+    ("RemoteDisconnected", "the server closed the connection without answering"),
+    ("BadStatusLine", "the server's answer was not HTTP"),
+    ("LineTooLong", "the server's answer was not HTTP"),
+    ("IncompleteRead", "the answer was cut off before its end"),
+    ("ConnectionResetError", "connection reset by the server"),
+    ("BrokenPipeError", "the server closed the connection while trustpub was sending"),
+    ("ConnectionRefusedError", "connection refused"),
+    ("ConnectionAbortedError", "connection aborted"),
+    ("InvalidChunkLength", "the answer's chunked encoding was broken"),
+)
 
 
 def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or (exc.args[-1] if exc.args else exc)
-    return redact(str(reason))
+    """A short, fixed description of a transport failure, with no text the server chose."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        names = {cls.__name__ for cls in type(current).__mro__}
+        for name, text in _BROKEN:
+            if name in names:
+                return text
+        if isinstance(current, urllib3.exceptions.NameResolutionError):
+            return "the host name could not be resolved"
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            below = current.__cause__ or current.__context__
+            if below is None or id(below) in seen:
+                return "could not connect"
+            current = below
+            continue
+        if isinstance(current, (urllib3.exceptions.ConnectTimeoutError, TimeoutError)):
+            return "timed out"
+        nested = getattr(current, "reason", None)
+        if not isinstance(nested, BaseException):
+            args = [a for a in current.args if isinstance(a, BaseException)]
+            nested = args[-1] if args else None
+        current = nested or current.__cause__ or current.__context__
+    return type(exc).__name__
+
 
 
 def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -397,7 +569,7 @@ def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
 def _maybe_json(response: Response) -> Any:
     try:
         return _json.loads(response.data) if response.data else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

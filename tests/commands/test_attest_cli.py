@@ -33,6 +33,7 @@ def ci(world: LocalWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     monkeypatch.setattr("trustpub.oidc._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
     for key, value in world.ci_environment().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TRUSTPUB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "dist").mkdir()
     make_wheel(tmp_path / "dist")
@@ -70,9 +71,12 @@ def test_attest_a_release_then_rerun(world: LocalWorld, ci: Path, capsys: pytest
         "demo_pkg-1.0.0.tar.gz.slsa.attestation",
     ]
     assert [f["reused"] for f in document["files"]] == [False, False]
-    # The release provenance sits next to dist/, not in it: `twine upload dist/*` refuses unknown files.
-    assert document["release_provenance"] == str((ci / "demo_pkg-1.0.0.provenance.sigstore.json").resolve())
-    assert (ci / "demo_pkg-1.0.0.provenance.sigstore.json").is_file()
+    # The release provenance is in the state folder: not in dist/ (`twine upload dist/*` refuses
+    # unknown files), not in the project (the next sdist would pack it).
+    state = ci / "state"
+    assert document["release_provenance"] == str(state / "provenance" / "demo_pkg-1.0.0.provenance.sigstore.json")
+    assert (state / "provenance" / "demo_pkg-1.0.0.provenance.sigstore.json").is_file()
+    assert sorted(p.name for p in ci.iterdir()) == ["dist", "state"]
     assert "demo_pkg-1.0.0.tar.gz: signed demo_pkg-1.0.0.tar.gz.publish.attestation, demo_pkg-1.0.0.tar.gz.slsa.attestation" in err
     assert "2 file(s), 2 signed, 0 reused, verified for GitHub octo-org/demo, workflow release.yml" in err
     no_secrets(world, out, err)

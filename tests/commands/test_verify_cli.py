@@ -267,3 +267,45 @@ def test_other_subject_name_digest_and_identity_are_refused(signed: dict[str, An
     # The right identity on the wrong trust root (production, offline).
     code, _, err = verify(capsys, str(signed["dist"]), "--publisher", LOCAL_PUBLISHER, "--offline", "--attestation", str(signed["good"]))
     assert code == 1 and "another Sigstore instance than Sigstore production" in err
+
+
+# --------------------------------------------------------------------------- --offline and TRUSTPUB_SIGSTORE
+
+
+def test_offline_ignores_trustpub_sigstore(
+    real: Path, signed: dict[str, Any], empty_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The variable points at the local world's trust config (as `source DIR/env` sets
+    # it): offline, the real production attestations still verify on the shipped root...
+    monkeypatch.setenv("TRUSTPUB_SIGSTORE", signed["trust"])
+    code, out, err = verify(capsys, str(real / REAL_DIST), "--publisher", REAL_PUBLISHER, "--offline", "--json")
+    assert code == 0, err
+    assert json.loads(out)["sigstore"] == "production"
+    assert f"--offline ignores TRUSTPUB_SIGSTORE ({signed['trust']})" in err
+    assert "against Sigstore production for" in err
+    # ... and an attestation of the local instance is not trusted because of it.
+    code, _, err = verify(capsys, str(signed["dist"]), "--publisher", LOCAL_PUBLISHER, "--offline", "--attestation", str(signed["good"]))
+    assert code == 1 and "another Sigstore instance than Sigstore production" in err
+    # staging in the variable does not change the offline root either.
+    monkeypatch.setenv("TRUSTPUB_SIGSTORE", "staging")
+    code, _, err = verify(capsys, str(real / REAL_DIST), "--publisher", REAL_PUBLISHER, "--offline", "-q")
+    assert code == 0 and err == ""  # -q: no note, no verdict line
+    assert list(empty_home.iterdir()) == []
+    # Online, the variable still chooses the root, as documented.
+    monkeypatch.setenv("TRUSTPUB_SIGSTORE", signed["trust"])
+    code, _, err = verify(capsys, str(signed["dist"]), "--publisher", LOCAL_PUBLISHER, "--attestation", str(signed["good"]))
+    assert code == 0, err
+
+
+def test_offline_with_a_trust_config_named_on_the_command_line(
+    real: Path, signed: dict[str, Any], empty_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --offline --sigstore FILE: that file's root, read from disk, nothing else.
+    monkeypatch.setenv("TRUSTPUB_SIGSTORE", "staging")
+    code, _, err = verify(capsys, str(signed["dist"]), "--publisher", LOCAL_PUBLISHER, "--offline",
+                          "--sigstore", signed["trust"], "--attestation", str(signed["good"]))
+    assert code == 0, err
+    assert "ignores" not in err
+    code, _, err = verify(capsys, str(real / REAL_DIST), "--publisher", REAL_PUBLISHER, "--offline", "--sigstore", signed["trust"])
+    assert code == 1 and f"another Sigstore instance than the Sigstore instance of {signed['trust']}" in err
+    assert list(empty_home.iterdir()) == []

@@ -12,7 +12,7 @@
         slsa=True,
     )
     files = attester.attest(dists)                           # reuse, sign, verify, write
-    attester.release_provenance(dists, out_dir=default_provenance_dir([d.path for d in dists]))
+    attester.release_provenance(dists, out_dir=default_provenance_dir())
 
 The modules, one job each: ``_statements`` (in-toto statements and their canonical
 bytes), ``_trust`` (``--sigstore``: which instance, offline roots), ``_identity``

@@ -6,7 +6,7 @@
     attester = Attester(trust, lambda: provider.fetch("sigstore").value.reveal(),
                         publisher=publisher_from_claims(claims), slsa=True)
     files = attester.attest(dists)                       # [AttestedFile, ...]
-    where = default_provenance_dir([d.path for d in dists])   # next to dist/, not in it
+    where = default_provenance_dir()                     # the state folder: not dist/, not the project
     bundle_path = attester.release_provenance(dists, out_dir=where)
 
 What it does, and why:
@@ -290,7 +290,8 @@ class Attester:
 
         Returns the path of ``<name>-<version>.provenance.sigstore.json`` in ``out_dir``.
         :func:`~trustpub.attest.default_provenance_dir` gives the usual ``out_dir``: a
-        dist folder is the wrong place, ``twine upload dist/*`` refuses unknown files.
+        dist folder is the wrong place (``twine upload dist/*`` refuses unknown files), and
+        so is the project (the next sdist would pack it).
         """
         from sigstore.dsse import Statement
 

@@ -8,10 +8,17 @@ Names (the ones twine, uv and gh-action-pypi-publish look for):
 * ``<name>-<version>.provenance.sigstore.json``: the release provenance, a Sigstore
   bundle v0.3 (DSSE), ``<name>`` being the project name as in an sdist filename.
   A folder holding several projects or versions gets ``release.provenance.sigstore.json``.
-  By default it goes NEXT TO the dist folder, not into it (:func:`default_provenance_dir`):
-  ``twine check dist/*`` and ``twine upload dist/*`` (and so gh-action-pypi-publish)
-  stop with "Unknown distribution format" on any file in the dist folder that is not a
-  distribution, a ``.asc`` signature or a ``<dist>.<kind>.attestation``.
+  By default it goes into trustpub's per-user state folder (:func:`default_provenance_dir`,
+  :mod:`trustpub.state`), neither into the dist folder (``twine check dist/*`` and
+  ``twine upload dist/*``, and so gh-action-pypi-publish, stop with "Unknown
+  distribution format" on any file there that is not a distribution, a ``.asc``
+  signature or a ``<dist>.<kind>.attestation``) nor next to it (the project folder,
+  where hatchling, or setuptools with a broad ``MANIFEST.in``, packs it into the next
+  sdist).
+
+The per-file attestations stay beside the dists, where twine and the official action
+look for them: that is the dist folder, which hatchling never packs and setuptools
+packs only when ``MANIFEST.in`` takes the dist folder, old distributions and all.
 
 Files are written atomically (a temporary file renamed over the target), so an
 interrupted run never leaves half an attestation that a re-run would trip over.
@@ -95,17 +102,22 @@ def log_position(attestation: Attestation) -> tuple[int | None, int | None]:
     return _int(entry.get("logIndex")), _int(entry.get("integratedTime"))
 
 
-def default_provenance_dir(dist_paths: Iterable[Path], attestations_dir: Path | None = None) -> Path:
-    """Where the release provenance goes: ``attestations_dir``, else next to the dists' folder.
+def default_provenance_dir(
+    attestations_dir: Path | None = None, *, state_dir: Path | None = None, registry: str | None = None
+) -> Path:
+    """Where the release provenance goes: ``attestations_dir``, else the state folder.
 
-    ``dist/demo-1.0.tar.gz`` gives ``.`` (the folder holding ``dist/``). Never inside
-    the dist folder itself, so ``twine upload dist/*`` keeps working (module docstring).
+    ``<state dir>/provenance/<index key>/`` for a release to the index whose upload URL
+    is ``registry``, ``<state dir>/provenance/`` without one (``trustpub attest``).
+    ``state_dir`` defaults to :func:`trustpub.state.default_state_dir`. Never the dist
+    folder nor the project (module docstring). Not created here.
     """
+    from trustpub.state import default_state_dir, index_key
+
     if attestations_dir is not None:
         return attestations_dir
-    folders = {Path(p).resolve().parent for p in dist_paths}
-    folder = sorted(folders)[0] if folders else Path.cwd().resolve()
-    return folder.parent
+    base = (state_dir if state_dir is not None else default_state_dir()) / "provenance"
+    return base / index_key(registry) if registry is not None else base
 
 
 def release_provenance_name(filenames: Iterable[str]) -> str:

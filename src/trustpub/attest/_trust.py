@@ -2,7 +2,8 @@
 
 ``production`` and ``staging`` are the public instances; anything else is a file, a
 ClientTrustConfig JSON as ``sigstore --trust-config`` takes (a bare TrustedRoot JSON
-works too, for verification only). ``TRUSTPUB_SIGSTORE`` sets the default::
+works too, for verification only). ``TRUSTPUB_SIGSTORE`` sets the default (except
+for ``trustpub verify --offline``, whose root only the command line chooses)::
 
     trust = load_trust_config("production")
     context = trust.signing_context()          # Rekor v1 forced: PEP 740 needs it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
@@ -19,6 +20,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from trustpub.dists import Distribution
+from trustpub.text import printable
 
 if TYPE_CHECKING:
     from packaging.metadata import Metadata, RawMetadata
@@ -44,10 +46,14 @@ class Finding:
         return {"rule": self.rule, "message": self.message, "hint": self.hint}
 
     def line(self) -> str:
-        """The one-line form printed by ``trustpub check``: file, rule, message, hint."""
+        """The one-line form printed by ``trustpub check``: file, rule, message, hint.
+
+        Escaped (:func:`trustpub.text.printable`): the filename and the message quote
+        the file itself, and a name with a newline or an ESC must not steer the log.
+        """
         where = self.filename or "release"
         text = f"{where}: {self.severity} [{self.rule}] {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+        return printable(f"{text} ({self.hint})" if self.hint else text)
 
 
 def error(message: str, hint: str | None = None, *, filename: str | None = None) -> Finding:
@@ -83,8 +89,33 @@ class FileContext:
     # -- filename ------------------------------------------------------------------
 
     @cached_property
+    def filename_is_utf8(self) -> bool:
+        """False for a name with bytes that are not UTF-8 (they arrive as surrogates).
+
+        Such a name cannot be sent to PyPI as it is, and any parse of it is meaningless,
+        so only the filename-characters rule speaks about it.
+        """
+        try:
+            self.dist.filename.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    @cached_property
+    def filename_parseable(self) -> bool:
+        """False when PyPI refuses the name's characters (not UTF-8, controls, separators).
+
+        PyPI refuses such a name before parsing it, so every rule that parses the
+        filename stays silent and the filename-characters rule is the one error.
+        """
+        name = self.dist.filename
+        if not self.filename_is_utf8 or "/" in name or "\\" in name:
+            return False
+        return not any(ord(c) < 32 or ord(c) == 127 for c in name)
+
+    @cached_property
     def wheel_parts(self) -> tuple[NormalizedName, Version, BuildTag, frozenset[Tag]] | None:
-        if not self.dist.filename.endswith(".whl"):
+        if not self.dist.filename.endswith(".whl") or not self.filename_parseable:
             return None
         try:
             return parse_wheel_filename(self.dist.filename)
@@ -93,7 +124,7 @@ class FileContext:
 
     @cached_property
     def sdist_parts(self) -> tuple[NormalizedName, Version] | None:
-        if not self.dist.filename.endswith((".tar.gz", ".zip")):
+        if not self.dist.filename.endswith((".tar.gz", ".zip")) or not self.filename_parseable:
             return None
         try:
             return parse_sdist_filename(self.dist.filename)
@@ -106,22 +137,8 @@ class FileContext:
     def parsed(self) -> ParsedMetadata | None:
         if self.dist.metadata is None:
             return None
-        from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata, parse_email
+        return _parse_metadata(self.dist.metadata)
 
-        raw, unparsed = parse_email(self.dist.metadata)
-        errors: list[tuple[str, str]] = []
-        metadata: Metadata | None = None
-        try:
-            metadata = Metadata.from_raw(raw, validate=True)
-        except ExceptionGroup as group:
-            for exc in group.exceptions:
-                if isinstance(exc, InvalidMetadata):
-                    errors.append((exc.field, str(exc)))
-                else:  # pragma: no cover - packaging only raises InvalidMetadata here
-                    errors.append(("metadata", str(exc)))
-        except (InvalidMetadata, ValueError, TypeError) as exc:
-            errors.append((getattr(exc, "field", "metadata"), str(exc)))
-        return ParsedMetadata(raw, unparsed, metadata, tuple(errors))
 
     @property
     def raw(self) -> RawMetadata | dict[str, object]:
@@ -162,3 +179,31 @@ class FileContext:
     @cached_property
     def canonical_name(self) -> NormalizedName | None:
         return canonicalize_name(self.project_name) if self.project_name else None
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_metadata(data: bytes) -> ParsedMetadata:
+    """Parse and validate core metadata once per distinct content.
+
+    The wheels of one release usually carry byte-identical METADATA, and parsing and
+    validating it is the costliest part of checking a small file; rules only read the
+    result, so files with the same bytes share one parse.
+    """
+    from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata
+
+    from trustpub.dists import read_metadata
+
+    raw, unparsed = read_metadata(data)  # UNKNOWN placeholders dropped, as PyPI does
+    errors: list[tuple[str, str]] = []
+    metadata: Metadata | None = None
+    try:
+        metadata = Metadata.from_raw(raw, validate=True)
+    except ExceptionGroup as group:
+        for exc in group.exceptions:
+            if isinstance(exc, InvalidMetadata):
+                errors.append((exc.field, str(exc)))
+            else:  # pragma: no cover - packaging only raises InvalidMetadata here
+                errors.append(("metadata", str(exc)))
+    except (InvalidMetadata, ValueError, TypeError) as exc:
+        errors.append((getattr(exc, "field", "metadata"), str(exc)))
+    return ParsedMetadata(raw, unparsed, metadata, tuple(errors))

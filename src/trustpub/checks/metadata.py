@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import re
 from collections.abc import Iterator
 from email.message import Message
 
@@ -33,11 +34,86 @@ def _meta_error(message: str, hint: str | None = None) -> Finding:
 @file_rule("metadata-present", "the archive carries its core metadata file")
 def present(ctx: FileContext) -> Iterator[Finding]:
     dist = ctx.dist
-    if dist.archive_error is not None or dist.filetype is None:
-        return  # the archive rule already says why nothing could be read
+    if dist.archive_error is not None or dist.filetype is None or dist.oversized_member is not None:
+        return  # the archive rules already say why nothing could be read
+    if dist.is_wheel and ctx.wheel_parts is None:
+        return  # PyPI refuses the filename before it opens the archive; so does inspection
     if dist.metadata is None:
         where = f"{dist.dist_info_dir}/METADATA" if dist.is_wheel else f"{dist.sdist_top_dir}/PKG-INFO"
         yield error(f"METADATA not found at {where}" if dist.is_wheel else f"PKG-INFO not found at {where}")
+
+
+def _header_block(data: bytes) -> list[bytes]:
+    """The lines of the header block, as the e-mail parser splits them, up to the first blank line."""
+    lines: list[bytes] = []
+    for line in data.splitlines():
+        if not line.strip(b" \t"):
+            break
+        lines.append(line)
+    return lines
+
+
+#: What the e-mail parser takes as a header line (name of printable ASCII without
+#: space or colon, then a colon) or a continuation line; any other line ends the block.
+_HEADER_LINE = re.compile(rb"^(From |[\041-\071\073-\176]*:|[\t ])")
+
+
+def _undecodable_fields(data: bytes) -> set[str]:
+    """Lowercased names of the fields whose lines are not UTF-8 (``description`` for the body)."""
+    fields: set[str] = set()
+    current = ""
+    lines = _header_block(data)
+    for line in lines:
+        if not line.startswith((b" ", b"\t")):
+            current = line.split(b":", 1)[0].decode("ascii", "replace").strip().lower()
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            fields.add(current)
+    body_at = sum(len(line) + 1 for line in lines)
+    try:
+        data[body_at:].decode("utf-8")
+    except UnicodeDecodeError:
+        fields.add("description")
+    return fields
+
+
+@file_rule("metadata-utf8", "the core metadata file is UTF-8 (the core metadata spec requires it)")
+def utf8(ctx: FileContext) -> Iterator[Finding]:
+    data = ctx.dist.metadata
+    if data is None:
+        return
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        fields = ", ".join(sorted(_undecodable_fields(data))) or "?"
+        where = ctx.dist.metadata_path or "the metadata file"
+        yield _meta_error(
+            f"{where} is not valid UTF-8: byte 0x{data[exc.start]:02x} at line {line} (field {fields})",
+            "write the metadata as UTF-8 (a build backend does; a hand-edited or re-encoded file may not)",
+        )
+
+
+@file_rule("metadata-header-block", "every line of the metadata header block is a header, so no field is silently lost")
+def header_block(ctx: FileContext) -> Iterator[Finding]:
+    data = ctx.dist.metadata
+    if data is None:
+        return
+    lines = _header_block(data)
+    for number, line in enumerate(lines, start=1):
+        if not _HEADER_LINE.match(line):
+            after = [rest.split(b":", 1)[0].decode("ascii", "replace").strip() for rest in lines[number:]]
+            lost = [name for name in after if name and not name.startswith(("\t", " "))]
+            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+            detail = f"; the {len(lost)} field(s) after it ({shown}) become part of the description" if lost else ""
+            text = line.decode("utf-8", "replace")
+            yield warning(
+                f"line {number} of {ctx.dist.metadata_path or 'the metadata'} ({text[:60]!r}) is not a header line, "
+                f"so the header block ends there{detail}; PyPI and installers read it the same way",
+                "a field name cannot contain spaces; fix the line or the build step that wrote it",
+            )
+            return
 
 
 @file_rule("metadata-version", "Metadata-Version is one PyPI accepts (1.0-1.2, 2.1-2.5)")
@@ -58,7 +134,10 @@ def metadata_version(ctx: FileContext) -> Iterator[Finding]:
 def duplicate_fields(ctx: FileContext) -> Iterator[Finding]:
     if ctx.parsed is None:
         return
+    undecodable = _undecodable_fields(ctx.dist.metadata) if ctx.dist.metadata is not None else set()
     for key in sorted(ctx.parsed.unparsed):
+        if key in undecodable:
+            continue  # the metadata-utf8 rule names the real problem
         yield error(f"{key!r} has invalid data.", "a single-value field appears more than once or is malformed")
 
 
@@ -101,13 +180,22 @@ def summary(ctx: FileContext) -> Iterator[Finding]:
 
 @file_rule("email-address", "Author-email and Maintainer-email hold valid addresses")
 def emails(ctx: FileContext) -> Iterator[Finding]:
-    import email_validator
-
     for field, label in (("author_email", "author-email"), ("maintainer_email", "maintainer-email")):
         value = ctx.raw.get(field)
         if not isinstance(value, str):
             continue
-        for _, address in email.utils.getaddresses([value]):
+        if not value.strip():
+            continue
+        addresses = [address for _, address in email.utils.getaddresses([value])]
+        if not any(addresses):
+            # The parser gives up on 'foo@' or '<>' and returns no address at all; PyPI
+            # validates what it gets, so the value is refused.
+            yield _meta_error(f"{value!r} is not a valid email address", f"fix {label}")
+            continue
+        # Imported only when there is an address to check: it costs 20 ms of start-up.
+        import email_validator
+
+        for address in addresses:
             if not address:
                 continue
             try:

@@ -5,8 +5,9 @@ The identity is the CI job's (``trustpub.oidc.detect_ci``): a token with audienc
 ``<dist>.publish.attestation`` (and ``<dist>.slsa.attestation`` with ``--slsa``),
 verified right after signing against the publisher the index will check; the
 release gets ``<name>-<version>.provenance.sigstore.json``, written in
-``--attestations-dir`` or next to the dist folder (never inside it: ``twine upload
-dist/*`` refuses files it does not know). Files that already exist
+``--attestations-dir`` or in trustpub's state folder (never in the dist folder:
+``twine upload dist/*`` refuses files it does not know; never in the project: the
+next sdist would pack it; see :mod:`trustpub.state`). Files that already exist
 and verify are reused, stale ones replaced. Exit 0: done; 1: refused or failed; 2: usage.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from trustpub.errors import ConfigurationError
+from trustpub.text import printable
 
 __all__ = ["run"]
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         builder_id=args.builder_id,
     )
     results = attester.attest(dists)
-    out_dir = default_provenance_dir([d.path for d in dists], attestations_dir)
+    out_dir = default_provenance_dir(attestations_dir)
     provenance = attester.release_provenance(dists, out_dir=out_dir)
 
     if args.json:
@@ -96,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
         for result in results:
             verb = "reused" if result.reused else "signed"
             names = ", ".join(p.name for p in result.paths)
-            print(f"{result.filename}: {verb} {names} (log index {result.log_index})", file=err)
-        print(f"release provenance: {provenance}", file=err)
+            print(printable(f"{result.filename}: {verb} {names} (log index {result.log_index})"), file=err)
+        print(printable(f"release provenance: {provenance}"), file=err)
         signed = sum(not r.reused for r in results)
         print(
             f"trustpub attest: {len(results)} file(s), {signed} signed, {len(results) - signed} reused, "

@@ -9,6 +9,7 @@ import sys
 
 from trustpub.checks import check_paths
 from trustpub.errors import ConfigurationError
+from trustpub.text import printable
 
 
 def _list_rules(as_json: bool) -> int:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     if not args.quiet:
         for skipped in report.skipped:
-            print(f"{skipped}: note: skipped, not a distribution", file=err)
+            print(printable(f"{skipped}: note: skipped, not a distribution"), file=err)
     for finding in report.findings:
         if finding.severity == "warning" and args.quiet and not args.strict:
             continue

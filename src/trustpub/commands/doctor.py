@@ -38,6 +38,7 @@ from trustpub.oidc import (
     shown_claims,
 )
 from trustpub.registry import Registry, RegistryKind
+from trustpub.text import printable
 from trustpub.transport import Transport
 
 __all__ = ["DoctorReport", "MintOutcome", "diagnose_publishing", "find_project", "render_text", "run"]
@@ -339,5 +340,6 @@ def run(args: argparse.Namespace) -> int:
     if as_json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     if not getattr(args, "quiet", False) or not report.ok:
-        print("\n".join(render_text(report)), file=sys.stderr)
+        # Claims and the index's answers are outside text: each line escaped.
+        print("\n".join(printable(line) for line in render_text(report)), file=sys.stderr)
     return 0 if report.ok else 1

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trustpub.errors import ConfigurationError
+from trustpub.text import printable
 
 __all__ = ["render_text", "run"]
 
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, sort_keys=True))
     else:
         for item in found:
-            print("\n".join(render_text(item)), file=sys.stderr)
+            # Subjects, identities and paths are what the file says: each line escaped.
+            print("\n".join(printable(line) for line in render_text(item)), file=sys.stderr)
     for name, reason in failures:
-        print(f"{name}: cannot inspect: {reason}", file=sys.stderr)
+        print(printable(f"{name}: cannot inspect: {reason}"), file=sys.stderr)
     return 1 if failures else 0

@@ -11,16 +11,29 @@ from pathlib import Path
 
 from trustpub.errors import TrustpubError
 from trustpub.orchestrator import Orchestrator, PublishResult
-from trustpub.registry import Registry
 from trustpub.request import PublishRequest
 
 
 def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> PublishRequest:
-    target = "testpypi" if args.testpypi else args.to
+    """The request ``trustpub publish`` was asked for; the index is chosen by :func:`resolve_target`.
+
+    Reads ``.pypirc`` only to learn the URL of ``--repository``/``TWINE_REPOSITORY``;
+    credentials are chosen later, for that index only.
+    """
+    from trustpub.keyring_lookup import keyring_provider
+    from trustpub.target import resolve_target
+
+    target = resolve_target(
+        to=getattr(args, "to", None), testpypi=bool(getattr(args, "testpypi", False)),
+        repository=args.repository, env=env,
+    )
     paths = tuple(Path(p) for p in (args.paths or ["dist"]))
     return PublishRequest(
         paths=paths,
-        registry=Registry.parse(target),
+        registry=target.registry,
+        url_credentials=target.userinfo,
+        url_credentials_source=target.userinfo_source or "the index URL",
+        keyring_provider=keyring_provider(getattr(args, "keyring_provider", None), env),
         dry_run=args.dry_run,
         credentials=args.credentials,
         repository=args.repository,
@@ -31,14 +44,17 @@ def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = N
         uploader=args.uploader,
         uv_binary=args.uv_binary,
         attestations_dir=Path(args.attestations_dir) if args.attestations_dir else None,
+        state_dir=Path(args.state_dir) if getattr(args, "state_dir", None) else None,
         simple_url=args.simple_url,
+        timeout=getattr(args, "timeout", None),
         env=env,
     )
 
 
 def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> tuple[int, PublishResult | None]:
     """Run the orchestrator and print every report; returns (exit code, result)."""
-    from trustpub.report import annotate, render_text, write_ci_summary
+    from trustpub.report import annotate, render_text, write_ci_summary, write_refusal_summary
+    from trustpub.text import printable, printable_lines
 
     environ = os.environ if env is None else env
     quiet = bool(args.quiet)
@@ -49,7 +65,8 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
 
     def say(line: str) -> None:
         if not quiet:
-            print(line, file=sys.stderr, flush=True)
+            # Lines quote filenames and servers: escaped, so none can steer the log.
+            print(printable(line), file=sys.stderr, flush=True)
 
     result: PublishResult | None = None
     code = 0
@@ -60,8 +77,14 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
         result = Orchestrator(say=say, progress=progress).publish(request)
     except TrustpubError as exc:
         result = getattr(exc, "result", None)
-        print(f"trustpub: error: {exc}", file=sys.stderr)
+        findings = getattr(exc, "findings", ())
+        if quiet:  # -q still shows the errors (say() showed them otherwise)
+            for finding in findings:
+                print(finding.line(), file=sys.stderr)
+        print(f"trustpub: error: {printable_lines(str(exc))}", file=sys.stderr)
         annotate(exc.message, env=environ, stream=sys.stdout if not args.json else sys.stderr)
+        if result is None:
+            write_refusal_summary(str(exc), findings, env=environ)
         code = exc.exit_code
     if result is not None:
         if not quiet or code:

@@ -4,6 +4,13 @@ The world (OIDC issuer, Sigstore instance, index) starts on 127.0.0.1; the proje
 given a trusted publisher matching a GitHub-shaped identity; ``publish`` runs with
 that identity, exactly as it would in a GitHub Actions job; then every file is checked
 through the index's integrity API, the way an installer verifying provenance would.
+
+What the report names outlives the rehearsal: the attestations, the release
+provenance and the journal are written to ``--dir DIR`` (``DIR/attestations``,
+``DIR/state``) when given, else to ``<state dir>/rehearse/<project>/`` (see
+:mod:`trustpub.state`), never to the world's temporary folder, which is removed when
+the world stops. Journals of earlier rehearsals there are removed first: each
+rehearsal's index is new, so they can never be continued.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from trustpub.errors import ConfigurationError, TrustpubError
 from trustpub.orchestrator import PublishResult
 from trustpub.registry import Registry
 from trustpub.request import PublishRequest
+from trustpub.text import printable
 
 if TYPE_CHECKING:
     from trustpub.local.world import LocalWorld
@@ -40,6 +48,24 @@ def _project_of(paths: list[Path]) -> str:
         if isinstance(name, str):
             return name
     return files[0].name.split("-", 1)[0]
+
+
+def _kept_dir(args: argparse.Namespace, project: str) -> tuple[Path, Path]:
+    """(attestations dir, state dir) for the rehearsal: places that outlive the world."""
+    from packaging.utils import canonicalize_name
+
+    from trustpub.state import resolve_state_dir
+
+    if args.dir:
+        root = Path(args.dir).absolute()
+        return root / "attestations", root / "state"
+    keep = resolve_state_dir() / "rehearse" / canonicalize_name(project)
+    old_journals = keep / "journal"
+    if old_journals.is_dir():
+        for leftover in old_journals.iterdir():
+            if leftover.is_file() and leftover.name.endswith((".json", ".lock", ".tmp")):
+                leftover.unlink(missing_ok=True)
+    return keep, keep
 
 
 def verify_provenance(world: LocalWorld, result: PublishResult) -> list[str]:
@@ -81,12 +107,13 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise ConfigurationError(f"{path}: no such file or folder")
     project = _project_of(paths)
+    attestations_dir, state_dir = _kept_dir(args, project)
     world = LocalWorld.start(args.dir, project=project)
     try:
         env = world.ci_environment()
         def say(line: str) -> None:
             if not args.quiet:
-                print(line, file=sys.stderr, flush=True)
+                print(printable(line), file=sys.stderr, flush=True)
 
         say(f"rehearsal: local index {world.index.upload_url}, Sigstore {world.sigstore.url}, "
             f"identity github:{world.issuer.github.repository}/{world.issuer.github.workflow_file}")
@@ -99,19 +126,23 @@ def run(args: argparse.Namespace) -> int:
             slsa=args.slsa,
             jobs=args.jobs,
             uploader=args.uploader,
-            attestations_dir=world.directory / "attestations",
-            state_dir=world.directory / "state",
+            uv_binary=args.uv_binary,
+            attestations_dir=attestations_dir,
+            state_dir=state_dir,
             env=env,
         )
         code, result = execute(request, args, env={})
         if code == 0 and result is not None:
             problems = verify_provenance(world, result)
             for problem in problems:
-                print(f"trustpub: rehearsal: {problem}", file=sys.stderr)
+                print(printable(f"trustpub: rehearsal: {problem}"), file=sys.stderr)
             if problems:
                 code = 1
             else:
                 say(f"rehearsal passed: {len(result.files)} file(s) published with trusted publishing and verified through the integrity API")
+        if result is not None:
+            kept = "attestations and release provenance" if result.provenance else "attestations"
+            say(f"rehearsal: {kept} kept in {attestations_dir}, journal in {state_dir / 'journal'}")
         if args.keep:
             info = world.write_info()
             print(f"world kept running; details in {info}; Ctrl-C to stop", file=sys.stderr)

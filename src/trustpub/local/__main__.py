@@ -1,8 +1,12 @@
 """``python -m trustpub.local serve``: run the local PyPI world until interrupted.
 
-Prints the world's URLs, trust-config path and CI environment as JSON on stdout,
-writes them to ``DIR/world.json`` and ``DIR/env`` (``source DIR/env`` in a shell),
-and stops cleanly on Ctrl-C or SIGTERM.
+Prints the world's URLs, trust-config path, CI environment and a ready API token
+(``api_token``) as JSON on stdout, writes them to ``DIR/world.json`` and ``DIR/env``
+(``source DIR/env`` in a shell), writes ``DIR/pypirc`` with a ``[local]`` section
+holding the upload URL and that token (all three mode 0600), and stops cleanly on
+Ctrl-C or SIGTERM. The token is account-wide: it uploads to every project of the
+local index and may create new ones, so ``twine upload --config-file DIR/pypirc -r
+local`` and ``trustpub publish --to URL --credentials token`` work at once.
 """
 
 from __future__ import annotations
@@ -33,11 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for project in args.project:
             world.trust_github_publisher(project)
+        world.issue_api_token()
         world.write_info()
         json.dump(world.info(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         sys.stdout.flush()
-        print(f"local world running; files in {args.dir}; Ctrl-C to stop", file=sys.stderr)
+        print(
+            f"local world running; files in {args.dir} (API token in {args.dir}/pypirc, section [local]); Ctrl-C to stop",
+            file=sys.stderr,
+        )
         stop.wait()
     finally:
         world.stop()

@@ -13,11 +13,17 @@ the index trusts as a trusted publisher::
 
 From a shell: ``python -m trustpub.local serve --dir DIR`` prints the same facts as
 JSON, writes them to ``DIR/world.json`` and ``DIR/env``, and runs until interrupted.
+It also issues an API token (:meth:`LocalWorld.issue_api_token`), so the token and
+``.pypirc`` flows can be tried as they are on PyPI: the JSON carries it as
+``api_token`` and ``DIR/pypirc`` has a ``[local]`` section with it (``twine upload
+--config-file DIR/pypirc -r local``, or ``PYPIRC=DIR/pypirc trustpub publish --to
+URL --credentials token``). Every file that holds a secret is written with mode 0600.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +34,10 @@ from trustpub.local.index import LocalIndex
 from trustpub.local.issuer import GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER, OIDCIssuer
 from trustpub.local.sigstore import SigstoreInstance
 
-__all__ = ["LocalWorld"]
+__all__ = ["PYPIRC_SECTION", "LocalWorld"]
+
+#: The section of ``DIR/pypirc`` that names the local index and its API token.
+PYPIRC_SECTION = "local"
 
 
 @dataclass
@@ -41,6 +50,8 @@ class LocalWorld:
     directory: Path
     trust_config: Path
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+    #: The token made by :meth:`issue_api_token`, if any (kept out of ``repr``).
+    api_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def start(
@@ -88,6 +99,16 @@ class LocalWorld:
             environment=ident.environment,
         )
 
+    def issue_api_token(self) -> str:
+        """Create an account-wide API token on the index (once) and keep it for :meth:`info`.
+
+        Account-wide, like a user's unscoped token on PyPI: it uploads to every project,
+        those created with ``serve --project`` and new ones (the account owns them).
+        """
+        if self.api_token is None:
+            self.api_token = self.index.add_api_token()
+        return self.api_token
+
     def stop(self) -> None:
         for service in (self.index, self.sigstore, self.issuer):
             service.stop()
@@ -123,24 +144,61 @@ class LocalWorld:
             "TRUSTPUB_SIGSTORE": str(self.trust_config),
         }
 
-    def info(self) -> dict[str, Any]:
-        """URLs, paths and environment, as ``serve`` prints them (contains the runner's request token)."""
-        return {
-            "index": {"url": self.index.url, "upload_url": self.index.upload_url, "simple_url": self.index.url + "/simple/"},
+    def info(self, directory: Path | str | None = None) -> dict[str, Any]:
+        """URLs, paths and environment, as ``serve`` prints them.
+
+        It holds secrets of this world only: the runner's request token and, once
+        :meth:`issue_api_token` was called, ``api_token`` and the ``pypirc`` path
+        (in ``directory``, default the world's folder).
+        """
+        info: dict[str, Any] = {
+            "index": {
+                "url": self.index.url,
+                "upload_url": self.index.upload_url,
+                "upload2_url": self.index.upload2_url,
+                "simple_url": self.index.url + "/simple/",
+            },
             "issuer": {"url": self.issuer.url, "jwks_url": self.issuer.jwks_url},
             "sigstore": {"url": self.sigstore.url, "trust_config": str(self.trust_config)},
             "directory": str(self.directory),
             "environment": self.ci_environment(),
         }
+        if self.api_token is not None:
+            info["api_token"] = self.api_token
+            info["pypirc"] = str(Path(directory if directory is not None else self.directory) / "pypirc")
+        return info
+
+    def pypirc(self) -> str:
+        """A ``.pypirc`` with a ``[local]`` section: the upload URL and the API token."""
+        token = self.issue_api_token()
+        return (
+            "[distutils]\n"
+            f"index-servers =\n    {PYPIRC_SECTION}\n\n"
+            f"[{PYPIRC_SECTION}]\n"
+            f"repository = {self.index.upload_url}\n"
+            "username = __token__\n"
+            f"password = {token}\n"
+        )
 
     def write_info(self, directory: Path | str | None = None) -> Path:
-        """Write ``world.json`` and a sourceable ``env`` file; returns the JSON path."""
+        """Write ``world.json``, a sourceable ``env`` file and (with a token) ``pypirc``; returns the JSON path.
+
+        All three hold secrets, so each is created with mode 0600 (never readable by
+        others, not even for a moment) and made 0600 again if it already existed.
+        """
         target = Path(directory) if directory is not None else self.directory
         target.mkdir(parents=True, exist_ok=True)
         path = target / "world.json"
-        path.write_text(json.dumps(self.info(), indent=2) + "\n")
+        _write_private(path, json.dumps(self.info(target), indent=2) + "\n")
         env_lines = [f"export {k}='{v}'" for k, v in self.ci_environment().items()]
-        env_path = target / "env"
-        env_path.write_text("\n".join(env_lines) + "\n")
-        env_path.chmod(0o600)
+        _write_private(target / "env", "\n".join(env_lines) + "\n")
+        if self.api_token is not None:
+            _write_private(target / "pypirc", self.pypirc())
         return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)

@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO
 
+from trustpub.text import printable
 from trustpub.upload._types import UploadResult
 
 if TYPE_CHECKING:
@@ -153,7 +154,8 @@ class PlainProgress:
         self._last_line: dict[str, float] = {}
 
     def _write(self, line: str) -> None:
-        self.stream.write(line + "\n")
+        # Filenames and server reasons are outside text: one inert line each.
+        self.stream.write(printable(line) + "\n")
         self.stream.flush()
 
     def begin(self, files: Sequence[tuple[str, int]]) -> None:
@@ -268,7 +270,7 @@ class RichProgress:
                 self._progress.advance(self._total, -already)
             task = self._tasks.get(filename)
             if task is None:
-                self._tasks[filename] = self._progress.add_task(filename, total=size)
+                self._tasks[filename] = self._progress.add_task(printable(filename), total=size)
             else:
                 self._progress.reset(task, total=size)
 
@@ -300,7 +302,7 @@ class RichProgress:
 
     def _print(self, line: str) -> None:
         # soft_wrap: a long wheel name stays one line (the terminal wraps it), so it can be copied whole.
-        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        self.console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
 
     def end(self) -> None:
         self._progress.stop()

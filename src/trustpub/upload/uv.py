@@ -145,7 +145,7 @@ def _verify_file(request: UploadRequest) -> None:
         raise UploadRejected(
             request.filename, f"cannot read {str(request.path)!r}: {exc.strerror or exc}"
         ) from exc
-    if sha.hexdigest() != request.sha256.lower():
+    if request.sha256 is not None and sha.hexdigest() != request.sha256.lower():
         raise UploadRejected(
             request.filename,
             f"{str(request.path)!r} changed since it was checked: sha256 is {sha.hexdigest()}, expected {request.sha256}",
