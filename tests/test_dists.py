@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.distfactory import make_sdist, make_wheel
 from trustpub.checks import check_distributions
-from trustpub.dists import hash_file, inspect
+from trustpub.dists import hash_file, inspect, inspect_many
 
 
 def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
@@ -81,7 +81,48 @@ def test_member_read_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("trustpub.dists.MAX_MEMBER_READ", 1000)
     big_meta = b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\n\n" + b"x" * 5000
     dist = inspect(make_wheel(tmp_path, metadata=big_meta))
-    assert dist.archive_error is not None and "larger than 1000 bytes" in dist.archive_error
+    assert dist.oversized_member == ("demo_pkg-1.0.0.dist-info/METADATA", len(big_meta))
+    # Reported as what it is, once: not as "File is not a zipfile", not as a missing METADATA.
+    assert dist.archive_error is None and dist.metadata is None
+    findings = check_distributions([dist]).errors
+    assert [f.rule for f in findings] == ["archive-member-size"]
+    assert "demo_pkg-1.0.0.dist-info/METADATA is 0.0 MiB; metadata files over 0 MiB" in findings[0].message
+
+
+def test_oversized_pkg_info_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("trustpub.dists.MAX_MEMBER_READ", 1000)
+    meta = b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\n\n" + b"x" * 5000
+    dist = inspect(make_sdist(tmp_path, metadata=meta))
+    assert dist.oversized_member == ("demo_pkg-1.0.0/PKG-INFO", len(meta))
+    assert [f.rule for f in check_distributions([dist]).errors] == ["archive-member-size"]
+
+
+def test_unparseable_wheel_name_is_not_looked_into(tmp_path: Path) -> None:
+    # PyPI refuses 'x-1.0.0.whl' by name; a second error about 'x-1.0.0.whl.dist-info/WHEEL' is noise.
+    dist = inspect(make_wheel(tmp_path, filename="x-1.0.0.whl"))
+    assert dist.dist_info_dir == "x-1.0.0.dist-info"
+    assert [f.rule for f in check_distributions([dist]).errors] == ["wheel-filename"]
+
+
+def test_not_regular_entries_are_never_opened(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "demo_pkg-1.0.0.tar.gz"
+    os.mkfifo(fifo)  # opening it would block this test forever
+    (dist,) = inspect_many([fifo])
+    assert dist.not_regular == "a named pipe (FIFO)" and dist.sha256 == ""
+    assert [f.rule for f in check_distributions([dist]).findings] == ["file-regular"]
+
+
+def test_record_hashes_are_verified(tmp_path: Path) -> None:
+    from tests.checks.crafted import rewrite_wheel
+
+    good = inspect(make_wheel(tmp_path))
+    assert good.record_problems == ()
+    (tmp_path / "edited").mkdir()
+    edited = rewrite_wheel(make_wheel(tmp_path / "edited"), {"demo_pkg/__init__.py": b"other\n"}, fix_record=False)
+    bad = inspect(edited)
+    assert bad.record_problems == ("demo_pkg/__init__.py (hash differs)",)
 
 
 _SEEDS: dict[str, bytes] = {}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.checks.crafted import make_tar, rewrite_wheel
 from tests.distfactory import make_metadata, make_sdist, make_wheel
 from trustpub.checks import RULES, check_distributions, check_paths
 from trustpub.dists import inspect
@@ -26,6 +29,11 @@ def _wheel_meta(*fields: tuple[str, str], **kwargs: object) -> Build:
 
 # rule id -> (builder, substring expected in the message)
 CASES: dict[str, list[tuple[Build, str]]] = {
+    "file-regular": [
+        (lambda d: [_folder_with(d, lambda f: (f / "demo_pkg-1.0.0-py3-none-any.whl").mkdir())], "is a folder, not a regular file"),
+        (lambda d: [_folder_with(d, lambda f: (f / "demo_pkg-1.0.0-py3-none-any.whl").symlink_to(f / "gone.whl"))], "which does not exist"),
+        (lambda d: [_folder_with(d, lambda f: os.mkfifo(f / "demo_pkg-1.0.0.tar.gz"))], "a named pipe (FIFO)"),
+    ],
     "filename-extension": [
         (lambda d: [make_wheel(d, filename="demo_pkg-1.0.0.egg")], "Invalid file extension"),
         (lambda d: [make_sdist(d, filename="demo_pkg-1.0.0.zip")], "must be .tar.gz since PEP 625"),
@@ -33,6 +41,7 @@ CASES: dict[str, list[tuple[Build, str]]] = {
     "filename-characters": [
         (lambda d: [make_wheel(d, filename="demo_pkg-1.0.0-py3-none-any\x01.whl")], "non-printable"),
         (lambda d: [make_wheel(d, filename="demo\\pkg-1.0.0-py3-none-any.whl")], "'/' or '\\'"),
+        (lambda d: [make_wheel(d, filename=os.fsdecode(b"demo_pkg-1.0.0-py3-none-\xffany.whl"))], "not valid UTF-8"),
     ],
     "sdist-name-pep625": [
         (lambda d: [make_sdist(d, filename="Demo-Pkg-1.0.0.tar.gz")], "Filename 'Demo-Pkg-1.0.0.tar.gz' is invalid, should be 'demo_pkg-1.0.0.tar.gz'"),
@@ -59,6 +68,12 @@ CASES: dict[str, list[tuple[Build, str]]] = {
     ],
     "metadata-present": [
         (lambda d: [make_wheel(d, omit=["METADATA"])], "METADATA not found at demo_pkg-1.0.0.dist-info/METADATA"),
+    ],
+    "metadata-utf8": [
+        (lambda d: [make_wheel(d, metadata=make_metadata().replace(b"Summary: A demo", b"Summary: A \xff demo"))], "is not valid UTF-8: byte 0xff at line 4 (field summary)"),
+    ],
+    "metadata-header-block": [
+        (_wheel_meta(("Bad Header", "x"), ("Requires-Dist", "foo")), "the 1 field(s) after it (Requires-Dist) become part of the description"),
     ],
     "metadata-version": [
         (_wheel_meta(metadata_version="2.0"), "'2.0' is not a valid metadata version"),
@@ -89,6 +104,8 @@ CASES: dict[str, list[tuple[Build, str]]] = {
     ],
     "email-address": [
         (_wheel_meta(("Author-email", "Someone <not-an-address>")), "is not a valid email address"),
+        (_wheel_meta(("Author-email", "foo@")), "'foo@' is not a valid email address"),
+        (_wheel_meta(("Maintainer-email", "<>")), "'<>' is not a valid email address"),
     ],
     "classifier-valid": [
         (_wheel_meta(("Classifier", "Programming Language :: Cobol :: 99")), "is not a valid classifier"),
@@ -142,7 +159,25 @@ CASES: dict[str, list[tuple[Build, str]]] = {
         (lambda d: [make_wheel(d, entry_points="no section header\n")], "has invalid entry points"),
     ],
     "archive-member-paths": [
-        (lambda d: [make_sdist(d, extra_files={"../../etc/evil": b"x"})], "parent-directory paths"),
+        (lambda d: [make_sdist(d, extra_files={"../../etc/evil": b"x"})], "parent-directory"),
+        (lambda d: [make_wheel(d, extra_files={"demo_pkg\\win.py": b"x"})], "'demo_pkg\\\\win.py'"),
+    ],
+    "archive-member-links": [
+        (lambda d: [make_tar(d, members=[("demo_pkg-1.0.0/passwd", None, tarfile.SYMTYPE, "/etc/passwd")])], "'demo_pkg-1.0.0/passwd -> /etc/passwd'"),
+        (lambda d: [make_tar(d, members=[("demo_pkg-1.0.0/up", None, tarfile.SYMTYPE, "../../x")])], "up -> ../../x"),
+    ],
+    "archive-member-size": [
+        (lambda d: [make_wheel(d, metadata=make_metadata(description="x" * (17 * 1024 * 1024)))], "demo_pkg-1.0.0.dist-info/METADATA is 17.0 MiB"),
+    ],
+    "wheel-version": [
+        (lambda d: [_edit_wheel_file(make_wheel(d), b"Wheel-Version: 1.0", b"Wheel-Version: 2.0")], "declares Wheel-Version 2.0"),
+    ],
+    "wheel-tags-match": [
+        (lambda d: [make_wheel(d, filename="demo_pkg-1.0.0-py2-none-any.whl")], "declares Tag ['py3-none-any'] but the filename says ['py2-none-any']"),
+    ],
+    "wheel-record": [
+        (lambda d: [rewrite_wheel(make_wheel(d), {"demo_pkg/__init__.py": b"changed = True\n"}, fix_record=False)], "demo_pkg/__init__.py (hash differs)"),
+        (lambda d: [rewrite_wheel(make_wheel(d), {"demo_pkg/extra.py": b""}, fix_record=False)], "demo_pkg/extra.py (not listed)"),
     ],
     "release-single-project": [
         (lambda d: [make_wheel(d), make_wheel(d, name="other_pkg", metadata=make_metadata("other-pkg"))], "belong to 2 projects"),
@@ -164,6 +199,20 @@ CASES: dict[str, list[tuple[Build, str]]] = {
 # Rules whose failing input is a property no file on disk can cheaply have (size);
 # they are tested below on inspected distributions with the size replaced.
 SIZE_RULES = {"file-size-limit", "release-size-limit"}
+
+
+def _folder_with(d: Path, make: Callable[[Path], object]) -> Path:
+    folder = d / "dist"
+    folder.mkdir()
+    make(folder)
+    return folder
+
+
+def _edit_wheel_file(path: Path, old: bytes, new: bytes) -> Path:
+    name = "demo_pkg-1.0.0.dist-info/WHEEL"
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read(name)
+    return rewrite_wheel(path, {name: data.replace(old, new)})
 
 
 def _copy_as(path: Path, name: str) -> Path:
@@ -218,6 +267,11 @@ RULE_SEVERITY = {
     "description-present": "warning",
     "license-classifier-with-expression": "warning",
     "archive-member-paths": "warning",
+    "archive-member-links": "warning",
+    "metadata-header-block": "warning",
+    "wheel-version": "warning",
+    "wheel-tags-match": "warning",
+    "wheel-record": "warning",
     "file-size-limit": "warning",
     "release-size-limit": "warning",
 }

@@ -26,6 +26,17 @@ from trustpub.checks.platforms import is_allowed_platform
 _NAME_HELP = "https://packaging.python.org/specifications/binary-distribution-format/"
 
 
+@file_rule("file-regular", "an entry named like a distribution is a regular file (not a folder, FIFO or dangling link)")
+def regular_file(ctx: FileContext) -> Iterator[Finding]:
+    from trustpub.checks import _not_regular_message
+
+    if ctx.dist.not_regular is not None:
+        yield error(
+            _not_regular_message(ctx.dist.not_regular),
+            "remove the entry or rebuild the distributions (python -m build)",
+        )
+
+
 @file_rule("filename-extension", "the extension is .whl or .tar.gz and matches the filetype")
 def extension(ctx: FileContext) -> Iterator[Finding]:
     name = ctx.dist.filename
@@ -45,6 +56,12 @@ def extension(ctx: FileContext) -> Iterator[Finding]:
 @file_rule("filename-characters", "no control characters or path separators in the filename")
 def characters(ctx: FileContext) -> Iterator[Finding]:
     name = ctx.dist.filename
+    if not ctx.filename_is_utf8:
+        yield error(
+            "Cannot upload a file whose name is not valid UTF-8.",
+            "rename the file; its name came from a build step that wrote bytes in another encoding",
+        )
+        return
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         yield error("Cannot upload a file with non-printable characters (ordinals 0-31) or the DEL character (ordinal 127) in the name.")
     if "/" in name or "\\" in name:
@@ -54,7 +71,7 @@ def characters(ctx: FileContext) -> Iterator[Finding]:
 @file_rule("sdist-name-pep625", "sdist filename is exactly {normalized_name}-{normalized_version}.tar.gz")
 def sdist_name(ctx: FileContext) -> Iterator[Finding]:
     fn = ctx.dist.filename
-    if not fn.endswith(".tar.gz"):
+    if not fn.endswith(".tar.gz") or not ctx.filename_parseable:
         return
     meta_name = ctx.raw.get("name")
     meta_version = ctx.raw.get("version")
@@ -93,7 +110,7 @@ def _expected_sdist_name(name: object, version: object) -> str | None:
 @file_rule("wheel-filename", "wheel filename parses as PEP 491 name-version[-build]-python-abi-platform.whl")
 def wheel_filename(ctx: FileContext) -> Iterator[Finding]:
     fn = ctx.dist.filename
-    if not fn.endswith(".whl"):
+    if not fn.endswith(".whl") or not ctx.filename_parseable:
         return
     try:
         parse_wheel_filename(fn)

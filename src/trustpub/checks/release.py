@@ -84,10 +84,14 @@ def duplicate_filenames(contexts: Sequence[FileContext]) -> Iterator[Finding]:
 
 @release_rule("release-duplicate-content", "no two files have the same bytes (PyPI refuses the second as a duplicate)")
 def duplicate_content(contexts: Sequence[FileContext]) -> Iterator[Finding]:
-    seen: dict[str, str] = {}
+    # Sizes and file ends first, hashes only where those agree (files that are not
+    # regular are skipped), so the check does not read every byte before an upload.
+    from trustpub.dists import identical_files
+
+    same = identical_files([ctx.dist for ctx in contexts])
     for ctx in contexts:
-        first = seen.setdefault(ctx.dist.sha256, ctx.dist.filename)
-        if first != ctx.dist.filename:
+        first = same.get(ctx.dist.filename)
+        if first is not None:
             yield error(
                 f"{ctx.dist.filename} has the same bytes as {first}; PyPI refuses it with 'File already exists'",
                 "a renamed copy is not a new distribution; build each file separately",

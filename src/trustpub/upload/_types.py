@@ -19,13 +19,15 @@ class UploadRequest:
     """One file to send, with the digests it was checked and attested with.
 
     The uploader must send exactly these bytes: the native one re-hashes while it
-    streams and aborts when the file on disk no longer matches ``sha256``.
+    streams and aborts when the file on disk no longer matches ``sha256``. A digest
+    is ``None`` when nothing needed it before the upload; the native uploader then
+    computes it while streaming (and checks the file is the inspected one).
     """
 
     path: Path
     filename: str
-    sha256: str
-    blake2_256: str
+    sha256: str | None
+    blake2_256: str | None
     size: int
     upload_url: str
     username: str
@@ -41,6 +43,10 @@ class UploadResult:
     outcome: Outcome
     status: int | None = None
     message: str = ""
+    #: The index itself confirmed our sha256 for this file: it answered 2xx to a form
+    #: carrying the digest of exactly the bytes sent, or listed it after a failure.
+    #: The publish chain's verify step asks the index again only about other files.
+    confirmed: bool = False
 
 
 class UploadRejected(TrustpubError):

@@ -18,9 +18,9 @@ from packaging.utils import canonicalize_name
 
 from trustpub.errors import TrustpubError
 from trustpub.secrets import Secret
-from trustpub.transport import Transport
+from trustpub.transport import Transport, safe_url
 
-__all__ = ["ExistingFiles", "SimpleIndex", "parse_simple_html", "parse_simple_json"]
+__all__ = ["ExistingFiles", "MalformedIndexResponse", "SimpleIndex", "parse_simple_html", "parse_simple_json"]
 
 _logger = logging.getLogger(__name__)
 
@@ -33,15 +33,63 @@ class ExistingFiles(Protocol):
         ...
 
 
-def parse_simple_json(data: bytes) -> dict[str, str]:
-    doc = json.loads(data)
+class MalformedIndexResponse(TrustpubError):
+    """The index answered the simple API with something that is not a PEP 691 project page.
+
+    Raised instead of guessing: a release planned from a misread answer could upload a
+    file the index already holds, or miss a conflicting one.
+    """
+
+
+def parse_simple_json(data: bytes, *, source: str = "the index") -> dict[str, str]:
+    """``{filename: lowercase sha256}`` from a PEP 691 JSON project page.
+
+    The shape is checked, not assumed: the document must be an object whose ``files``
+    is a list of objects, each with a string ``filename``; anything else raises
+    :class:`MalformedIndexResponse` naming ``source``. An entry without a sha256 is
+    left out, as before: only a digest lets the plan compare bytes.
+    """
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise _malformed(source, f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise _malformed(source, f"expected a JSON object, got {_kind(doc)}")
+    files = doc.get("files", [])
+    if not isinstance(files, list):
+        raise _malformed(source, f"'files' is {_kind(files)}, not a list")
     result: dict[str, str] = {}
-    for entry in doc.get("files", []):
+    for position, entry in enumerate(files):
+        if not isinstance(entry, dict):
+            raise _malformed(source, f"files[{position}] is {_kind(entry)}, not an object")
         name = entry.get("filename")
-        sha = (entry.get("hashes") or {}).get("sha256")
-        if isinstance(name, str) and isinstance(sha, str):
+        if not isinstance(name, str) or not name:
+            raise _malformed(source, f"files[{position}] has no string 'filename'")
+        hashes = entry.get("hashes", {})
+        if hashes is None:
+            hashes = {}
+        if not isinstance(hashes, dict):
+            raise _malformed(source, f"files[{position}] ({name!r}): 'hashes' is {_kind(hashes)}, not an object")
+        sha = hashes.get("sha256")
+        if sha is not None and not isinstance(sha, str):
+            raise _malformed(source, f"files[{position}] ({name!r}): 'hashes.sha256' is {_kind(sha)}, not a string")
+        if sha:
             result[name] = sha.lower()
     return result
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _malformed(source: str, detail: str) -> MalformedIndexResponse:
+    return MalformedIndexResponse(
+        f"the simple API answer from {source} is not a valid PEP 691 project page: {detail}",
+        hint="check that --simple-url names the index's simple API root (PEP 691); trustpub does not guess from a malformed answer",
+    )
 
 
 class _Links(HTMLParser):
@@ -88,7 +136,7 @@ class SimpleIndex:
             found: dict[str, str] = {}
         elif response.ok:
             ctype = (response.header("Content-Type") or "").lower()
-            found = parse_simple_json(response.data) if "json" in ctype else parse_simple_html(response.data)
+            found = parse_simple_json(response.data, source=safe_url(url)) if "json" in ctype else parse_simple_html(response.data)
         else:
             raise TrustpubError(
                 f"could not list the files of {project!r} at {url}: HTTP {response.status} {response.reason}",
