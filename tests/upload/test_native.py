@@ -19,7 +19,7 @@ from trustpub.dists import inspect
 from trustpub.secrets import Secret
 from trustpub.transport import Transport
 from trustpub.upload._types import UploadRejected, UploadRequest
-from trustpub.upload.form import form_fields
+from trustpub.upload.form import digest_fields, form_fields
 from trustpub.upload.native import FileChanged, NativeUploader
 
 
@@ -114,14 +114,16 @@ def test_form_fields_follow_the_contract(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, metadata=FULL_METADATA, tag="cp312-cp312-manylinux_2_17_x86_64", extra_files={"demo_pkg-1.0.0.dist-info/licenses/LICENSE": b"MIT"})
     dist = inspect(wheel)
     fields = form_fields(dist, attestations=['{"version": 1}', '{"version": 1, "x": 2}'])
-    assert fields[:6] == [
+    assert fields[:4] == [
         (":action", "file_upload"),
         ("protocol_version", "1"),
         ("filetype", "bdist_wheel"),
         ("pyversion", "cp312"),
-        ("sha256_digest", dist.sha256),
-        ("blake2_256_digest", dist.blake2_256),
     ]
+    # The digests travel after the file part (see test_wire_format).
+    assert not any(name.endswith("_digest") for name, _ in fields)
+    assert digest_fields(dist.sha256) == [("sha256_digest", dist.sha256)]
+    assert digest_fields(dist.sha256, dist.blake2_256)[1] == ("blake2_256_digest", dist.blake2_256)
     got: dict[str, list[str]] = {}
     for name, value in fields:
         got.setdefault(name, []).append(value)
@@ -162,10 +164,14 @@ def test_wire_format(tmp_path: Path, capture: tuple[str, type[_Capture]]) -> Non
     assert "Transfer-Encoding" not in headers
     assert int(headers["Content-Length"]) == len(body)
     parts = _parse(headers, body)
-    assert parts[-1][0] == "content" and parts[-1][1] == wheel.name
-    assert hashlib.sha256(parts[-1][2]).hexdigest() == inspect(wheel).sha256
     names = [p[0] for p in parts]
-    assert names.count("attestations") == 1 and all(p[1] is None for p in parts[:-1])
+    # text fields, the file, then the digests computed while it streamed
+    assert names[-3:] == ["content", "sha256_digest", "blake2_256_digest"]
+    content = parts[-3]
+    assert content[1] == wheel.name
+    assert hashlib.sha256(content[2]).hexdigest() == inspect(wheel).sha256
+    assert parts[-2][2].decode() == inspect(wheel).sha256 and parts[-1][2].decode() == inspect(wheel).blake2_256
+    assert names.count("attestations") == 1 and all(p[1] is None for p in parts if p[0] != "content")
     assert dict((p[0], p[2]) for p in parts)["attestations"] == b'[{"version":1}]'
 
 

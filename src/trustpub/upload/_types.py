@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from trustpub.errors import TrustpubError
+from trustpub.outcomes import UploadOutcome
 from trustpub.secrets import Secret
 
 __all__ = ["Outcome", "UploadRejected", "UploadRequest", "UploadResult", "Uploader"]
 
-Outcome = Literal["uploaded", "already-present", "skipped"]
+Outcome = UploadOutcome
 
 
 @dataclass(frozen=True)

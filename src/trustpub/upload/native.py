@@ -1,12 +1,15 @@
-"""The native uploader: one streamed multipart POST per file, re-hashed on the way out.
+"""The native uploader: one streamed multipart POST per file, each byte read once.
 
 The body is produced lazily: the text fields first, then the file in 1 MiB reads,
-then the closing boundary, with ``Content-Length`` computed up front (PyPI and the
-servers in front of it want a length, not chunked encoding). Memory stays flat for any
-file size. While the file streams it is hashed again; the last chunk is held back
-until the digest is known, and if the bytes on disk are no longer the ones that were
-checked and attested the generator raises before that chunk is sent, so the server
-sees a truncated body and stores nothing.
+then the digest fields and the closing boundary, with ``Content-Length`` computed up
+front (PyPI and the servers in front of it want a length, not chunked encoding).
+Memory stays flat for any file size. The file is hashed as it streams: a file that
+nothing needed to hash before (no attestation, name not on the index) is read exactly
+once, and its sha256 goes in the form after it. The last chunk is held back until the
+file is known to be the one that was checked (the same sha256 when it was hashed
+before, else the same size, times and inode as inspected); if it is not, the generator
+raises before that chunk is sent, so the server sees a truncated body and stores
+nothing.
 
 Writes are few and large: the form fields travel with the first file chunk and the
 closing boundary with the last, so a small file is one ``sendall`` after the headers
@@ -24,17 +27,22 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import secrets as _random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
 
-from trustpub.dists import Distribution
+from trustpub.dists import Distribution, FileStamp
 from trustpub.errors import TrustpubError
+from trustpub.registry import PYPI_UPLOAD_URL, TESTPYPI_UPLOAD_URL
 from trustpub.secrets import Secret, redact
-from trustpub.transport import Response, Transport, TransportError
+from trustpub.text import excerpt
+from trustpub.transport import Response, Transport, TransportError, safe_url
 from trustpub.upload._types import UploadRejected, UploadRequest, UploadResult
-from trustpub.upload.form import form_fields
+from trustpub.upload.form import digest_fields, form_fields
 
 __all__ = ["ByteProgress", "FileChanged", "MultipartBody", "NativeUploader", "error_message"]
 
@@ -54,7 +62,19 @@ class FileChanged(TrustpubError):
 
 @dataclass(frozen=True)
 class MultipartBody:
-    """A multipart/form-data body whose file part is streamed from disk.
+    """A multipart/form-data body whose file part is streamed from disk, digests last.
+
+    Layout: the text fields, the ``content`` part, then the digest fields and the
+    closing boundary. The digests come after the file so that a file nobody needed to
+    hash before is hashed in the same read that sends it; their length is fixed (64
+    hex characters), so ``Content-Length`` is still known up front.
+
+    With ``sha256`` (the file was hashed before: an attestation names it, or the
+    index had its name) the stream is re-hashed and compared. Without it, the file's
+    ``stamp`` (size, times, inode as inspected) is compared with ``fstat`` of the open
+    file before the last chunk. Either way a changed file raises :class:`FileChanged`
+    before its last chunk leaves, so the server sees a truncated body and stores
+    nothing. ``on_digest(sha256)`` hears the digest of exactly the bytes sent.
 
     ``on_bytes``, when set, is called with the number of file bytes each time a chunk
     has been handed on (that is, when the consumer asks for the next one), so a
@@ -64,11 +84,13 @@ class MultipartBody:
 
     boundary: str
     head: bytes
-    tail: bytes
     path: Path
     size: int
-    sha256: str
+    sha256: str | None = None
+    blake2_256: str | None = None
+    stamp: FileStamp | None = None
     on_bytes: Callable[[int], None] | None = None
+    on_digest: Callable[[str], None] | None = None
 
     @classmethod
     def build(
@@ -77,23 +99,25 @@ class MultipartBody:
         path: Path,
         filename: str,
         size: int,
-        sha256: str,
+        sha256: str | None,
         *,
+        blake2_256: str | None = None,
+        stamp: FileStamp | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        on_digest: Callable[[str], None] | None = None,
     ) -> MultipartBody:
         boundary = "trustpub-" + _random.token_hex(16)
-        parts: list[bytes] = []
-        for name, value in fields:
-            parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n\r\n'.encode()
-                + value.encode("utf-8")
-                + b"\r\n"
-            )
+        parts = [_text_part(boundary, name, value) for name, value in fields]
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{_quote(filename)}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n".encode()
         )
-        return cls(boundary, b"".join(parts), f"\r\n--{boundary}--\r\n".encode(), path, size, sha256, on_bytes)
+        return cls(boundary, b"".join(parts), path, size, sha256, blake2_256, stamp, on_bytes, on_digest)
+
+    def tail(self, sha256: str) -> bytes:
+        """What follows the file: its digests and the closing boundary."""
+        digests = b"".join(_text_part(self.boundary, n, v) for n, v in digest_fields(sha256, self.blake2_256))
+        return b"\r\n" + digests + f"--{self.boundary}--\r\n".encode()
 
     @property
     def content_type(self) -> str:
@@ -101,7 +125,7 @@ class MultipartBody:
 
     @property
     def length(self) -> int:
-        return len(self.head) + self.size + len(self.tail)
+        return len(self.head) + self.size + len(self.tail("0" * 64))
 
     def __iter__(self) -> Iterator[bytes]:
         """Yield the body; raise :class:`FileChanged` before the last file byte if it changed.
@@ -121,14 +145,8 @@ class MultipartBody:
                 digest.update(pending)
                 sent += len(pending)
                 last = not following
-                # When ``pending`` is the last chunk, decide before it leaves.
-                if last and (sent != self.size or digest.hexdigest() != self.sha256):
-                    raise FileChanged(
-                        f"{self.path.name} changed on disk after it was checked "
-                        f"(now {sent} bytes, sha256 {digest.hexdigest()[:16]}…; expected {self.size} bytes, "
-                        f"sha256 {self.sha256[:16]}…); the upload was aborted before completing",
-                        hint="rebuild and re-run; never modify dist/ while a release is running",
-                    )
+                if last:  # decide before the last chunk leaves
+                    self._check(fp, sent, digest.hexdigest())
                 count = len(pending)
                 small = count < _JOIN_BELOW
                 if prefix:
@@ -137,19 +155,48 @@ class MultipartBody:
                     else:
                         yield prefix
                     prefix = b""
-                if last and small:
-                    yield pending + self.tail
+                if last:
+                    tail = self.tail(digest.hexdigest())
+                    if self.on_digest is not None:
+                        self.on_digest(digest.hexdigest())
+                    if small:
+                        yield pending + tail
+                    else:
+                        yield pending
+                        yield tail
                 else:
                     yield pending
-                    if last:
-                        yield self.tail
                 if report is not None:
                     report(count)
                 pending = following
         if sent != self.size:
-            raise FileChanged(f"{self.path.name} changed on disk after it was checked (it is now empty)")
+            raise FileChanged(f"{self.path.name} changed on disk after it was checked (it is now empty)", hint=_HINT)
         if prefix:  # an empty file: nothing above was sent
-            yield prefix + self.tail
+            yield prefix + self.tail(digest.hexdigest())
+
+    def _check(self, fp: BinaryIO, sent: int, sha256: str) -> None:
+        changed = sent != self.size or (self.sha256 is not None and sha256 != self.sha256)
+        if not changed and self.sha256 is None and self.stamp is not None:
+            changed = not self.stamp.matches(os.fstat(fp.fileno()))
+        if changed:
+            expected = f"sha256 {self.sha256[:16]}…" if self.sha256 else "as inspected"
+            raise FileChanged(
+                f"{self.path.name} changed on disk after it was checked "
+                f"(now {sent} bytes, sha256 {sha256[:16]}…; expected {self.size} bytes, {expected}); "
+                "the upload was aborted before completing",
+                hint=_HINT,
+            )
+
+
+_HINT = "rebuild and re-run; never modify dist/ while a release is running"
+
+
+def _text_part(boundary: str, name: str, value: str) -> bytes:
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{_quote(name)}"\r\n\r\n'.encode()
+        + value.encode("utf-8")
+        + b"\r\n"
+    )
 
 
 def _quote(value: str) -> str:
@@ -157,7 +204,12 @@ def _quote(value: str) -> str:
 
 
 def error_message(response: Response) -> str:
-    """The index's reason, from JSON (PyPI with Accept: application/json), the reason phrase, or the body."""
+    """The index's reason, from JSON (PyPI with Accept: application/json), the reason phrase, or the body.
+
+    Whatever the server wrote is shown as an excerpt (:data:`~trustpub.text.SHOWN_CHARS`
+    characters at most, one line, control characters escaped): it ends up on a
+    terminal and in CI logs, where a newline or an ESC sequence must not act.
+    """
     data = response.data
     if data:
         try:
@@ -167,22 +219,24 @@ def error_message(response: Response) -> str:
         if isinstance(doc, dict):
             code = doc.get("code")
             if isinstance(code, str) and code.strip():
-                return code.split(" ", 1)[1] if code[:3].isdigit() and " " in code else code
+                return excerpt(code.split(" ", 1)[1] if code[:3].isdigit() and " " in code else code)
             message = doc.get("message")
             if isinstance(message, str) and message.strip():
-                return " ".join(message.split())
+                return excerpt(message)
     if response.reason and response.reason.upper() not in ("BAD REQUEST", "FORBIDDEN", "OK", "CONFLICT"):
-        return response.reason
+        return excerpt(response.reason)
     text = data.decode("utf-8", "replace").strip() if data else ""
     if text and not text.lstrip().startswith("<"):
-        return " ".join(text.splitlines()[0].split())[:300]
-    return response.reason or f"HTTP {response.status}"
+        return excerpt(text.splitlines()[0])
+    return excerpt(response.reason) if response.reason else f"HTTP {response.status}"
 
 
-def _hint(status: int, message: str) -> str | None:
+def _hint(status: int, message: str, url: str = "") -> str | None:
     lowered = message.lower()
     if status in (301, 302, 307, 308, 405):
         return "the URL is not a legacy upload endpoint; for PyPI-like indexes it ends in /legacy/"
+    if status == 404:
+        return _not_found_hint(url)
     if status == 403 or status == 401:
         if "expired" in lowered:
             return "the token expired; trusted-publishing tokens last 15 minutes (trustpub re-mints them)"
@@ -194,6 +248,21 @@ def _hint(status: int, message: str) -> str | None:
     if status == 400:
         return "run `trustpub check` on the file; the index refused its metadata or contents"
     return None
+
+
+def _not_found_hint(url: str) -> str:
+    """What a 404 on an upload says about the URL: usually, that it is not the upload endpoint."""
+    parts = urlsplit(url)
+    host = f"{parts.scheme or 'https'}://{parts.hostname or 'host'}{f':{parts.port}' if parts.port else ''}"
+    if parts.path.rstrip("/").endswith("/legacy"):
+        return (
+            f"the index has no upload endpoint at {safe_url(url)}; check the URL "
+            f"(PyPI's is {PYPI_UPLOAD_URL}, TestPyPI's {TESTPYPI_UPLOAD_URL})"
+        )
+    return (
+        f"nothing takes uploads at {safe_url(url)}: PyPI-style indexes take uploads at {host}/legacy/ "
+        f"(devpi-server at {host}/USER/INDEX/); pass that URL to --to"
+    )
 
 
 class NativeUploader:
@@ -208,8 +277,10 @@ class NativeUploader:
     #: to :meth:`upload`, which saves re-reading every archive for its metadata.
     accepts_distribution = True
 
-    def __init__(self, transport: Transport, *, timeout: float = 300.0, progress: ByteProgress | None = None) -> None:
+    def __init__(self, transport: Transport, *, timeout: float | None = None, progress: ByteProgress | None = None) -> None:
         self.transport = transport
+        #: Seconds to wait for the index's answer after the last byte; ``None``: the
+        #: transport's timeout (``--timeout``, ``$TRUSTPUB_TIMEOUT``, 60 s by default).
         self.timeout = timeout
         self.progress = progress
 
@@ -223,15 +294,29 @@ class NativeUploader:
         if dist is None:
             from trustpub.dists import Hashes, inspect
 
-            dist = inspect(request.path, hashes=Hashes(request.sha256, request.blake2_256, request.size))
+            if request.sha256 is not None and request.blake2_256 is not None:
+                dist = inspect(request.path, hashes=Hashes(request.sha256, request.blake2_256, request.size))
+            else:
+                dist = inspect(request.path, lazy=True)
         attestations = [p.read_text() for p in request.attestations]
+        known_sha, known_blake = dist.digests.known()
+        expected = request.sha256 or known_sha
+        digests = dist.digests
+
+        def heard(sha256: str) -> None:
+            if expected is None:
+                digests.provide(sha256=sha256)
+
         body = MultipartBody.build(
             form_fields(dist, attestations=attestations),
             request.path,
             request.filename,
             request.size,
-            request.sha256,
+            expected,
+            blake2_256=request.blake2_256 or known_blake,
+            stamp=digests.stamp,
             on_bytes=self._byte_reporter(request.filename, on_bytes),
+            on_digest=heard,
         )
         auth = Secret(
             "Basic " + base64.b64encode(f"{request.username}:{request.password.reveal()}".encode()).decode()
@@ -261,7 +346,13 @@ class NativeUploader:
             raise UploadRejected(request.filename, redact(exc.message), retryable=True, hint=exc.hint) from None
         status = response.status
         if 200 <= status < 300:
-            return UploadResult(request.filename, "uploaded", status)
+            # PyPI stores a file and answers 200 with an EMPTY body; it refuses a digest
+            # that does not match (warehouse-contract.md §2.1, §2.3). So an empty 2xx to
+            # a form carrying the sha256 of exactly the bytes sent is the index's own
+            # confirmation. Any other 2xx (the HTML page Warehouse serves for a request
+            # its upload view never saw, something that is not an index) is not: the
+            # publish chain then asks the index's listing.
+            return UploadResult(request.filename, "uploaded", status, confirmed=not response.data.strip())
         message = redact(error_message(response))
         retry_after = _retry_after(response)
         retryable = status >= 500 or status == 429
@@ -273,7 +364,7 @@ class NativeUploader:
             status=status,
             retryable=retryable,
             retry_after=retry_after,
-            hint=_hint(status, message),
+            hint=_hint(status, message, request.upload_url),
         )
 
     def _byte_reporter(

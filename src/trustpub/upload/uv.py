@@ -45,7 +45,9 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from trustpub.auth import TOKEN_USERNAME
 from trustpub.errors import ConfigurationError
+from trustpub.registry import PYPI_UPLOAD_URL
 from trustpub.secrets import redact
 from trustpub.upload._types import UploadRejected, UploadRequest, UploadResult
 
@@ -53,7 +55,6 @@ __all__ = ["UvUploader"]
 
 _logger = logging.getLogger(__name__)
 
-_TOKEN_USERNAME = "__token__"
 _SKIPPED = re.compile(r"already exists, skipping")
 _STATUS = re.compile(r"status code (\d{3})")
 _GLOB_SPECIAL = re.compile(r"([\[\]*?])")
@@ -85,6 +86,7 @@ class UvUploader:
     def upload(self, request: UploadRequest) -> UploadResult:
         """Publish ``request.path`` (and its attestations) under ``request.filename``."""
         executable = self._resolve_binary()
+        _refuse_clear_text_proxy(request.upload_url)
         _verify_file(request)
         with _staged_files(request) as files:
             argv = self._argv(executable, request, files)
@@ -108,7 +110,7 @@ class UvUploader:
             "--trusted-publishing", "never",
             "--no-progress", "--color", "never",
         ]  # fmt: skip
-        if request.username != _TOKEN_USERNAME:
+        if request.username != TOKEN_USERNAME:
             # A user name is not a secret (the password goes through the environment);
             # the "=" form keeps a name starting with "-" from reading as an option.
             argv.append(f"--username={request.username}")
@@ -206,10 +208,35 @@ def _glob_escape(path: str) -> str:
     return _GLOB_SPECIAL.sub(r"[\1]", path)
 
 
+def _refuse_clear_text_proxy(upload_url: str) -> None:
+    """Refuse plain http through a proxy on another machine, as the native transport does.
+
+    uv sends even a loopback ``http://`` upload through ``HTTP_PROXY`` or
+    ``ALL_PROXY``, Authorization header included, so a proxy elsewhere would read the
+    credential in clear text (and reach its own loopback, not this machine's index).
+    """
+    from urllib.parse import urlsplit
+
+    from trustpub.registry import is_loopback_host
+    from trustpub.transport import InsecureTransport, proxy_for
+
+    parts = urlsplit(upload_url)
+    if parts.scheme != "http":
+        return
+    proxy = proxy_for(upload_url, all_proxy=True)
+    proxy_host = urlsplit(proxy).hostname if proxy else None
+    if proxy is not None and not is_loopback_host(proxy_host):
+        raise InsecureTransport(
+            f"refusing to let uv send credentials for {parts.hostname!r} over plain http through the proxy "
+            f"{proxy_host or '?'!r} (HTTP_PROXY or ALL_PROXY)",
+            hint=f"add {parts.hostname} to NO_PROXY, or use the index's https:// URL",
+        )
+
+
 def _child_env(request: UploadRequest) -> dict[str, str]:
     """The caller's environment without any ``UV_PUBLISH_*``, plus this request's secret."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("UV_PUBLISH_")}
-    if request.username == _TOKEN_USERNAME:
+    if request.username == TOKEN_USERNAME:
         env["UV_PUBLISH_TOKEN"] = request.password.reveal()
     else:
         env["UV_PUBLISH_PASSWORD"] = request.password.reveal()
@@ -264,5 +291,5 @@ def _hint(status: int | None, output: str, request: UploadRequest) -> str | None
     if status in (400, 409) and "already exists" in output:
         return "a file with this name is already on the index; compare its sha256 with yours before retrying"
     if status == 405:
-        return "is the URL the upload endpoint (for PyPI: https://upload.pypi.org/legacy/) and not the simple index?"
+        return f"is the URL the upload endpoint (for PyPI: {PYPI_UPLOAD_URL}) and not the simple index?"
     return None
