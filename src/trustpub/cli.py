@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Sequence
 
 from trustpub import __version__
+from trustpub.auth import METHODS as CREDENTIAL_METHODS
 from trustpub.errors import TrustpubError
 
 __all__ = ["build_parser", "main"]
@@ -84,7 +85,7 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="check and plan only: no network, no credentials")
     p.add_argument(
         "--credentials",
-        choices=("auto", "trusted-publishing", "token"),
+        choices=CREDENTIAL_METHODS,
         default="auto",
         help="how to authenticate (default auto: the first explicit credentials found, in the order below, "
         "else trusted publishing in CI)",
@@ -133,7 +134,25 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
         "answer after the last byte); an answer still unfinished after that long is cut off too "
         "(default: $TRUSTPUB_TIMEOUT, else 60; connecting: 10 s)",
     )
+    _add_upload2_flags(p)
     _add_output_flags(p)
+
+
+def _add_upload2_flags(p: argparse.ArgumentParser) -> None:
+    """The Upload 2.0 (PEP 694) options: an atomic, previewable release (README: Atomic releases)."""
+    g = p.add_argument_group("Upload 2.0 (PEP 694): atomic, staged releases")
+    g.add_argument(
+        "--upload-api", metavar="URL|auto|legacy",
+        help="the index's Upload 2.0 root endpoint: stage every file in one session and publish them at once "
+        "(auto: probe SCHEME://HOST/2.0/ of a custom --to index, legacy if it has none; default: legacy)",
+    )
+    g.add_argument("--stage-only", action="store_true",
+                   help="stage the release and stop: print the stage URL and token, publish nothing")
+    g.add_argument("--keep-stage", action="store_true", help="on failure, keep the session staged instead of cancelling it")
+    g.add_argument("--smoke", metavar="CMD",
+                   help="install the staged release from its preview into a fresh venv and run CMD before publishing")
+    g.add_argument("--session", metavar="URL|ID", help="publish a stage an earlier --stage-only or --keep-stage run left")
+    g.add_argument("--cancel", action="store_true", help="with --session: cancel the stage instead of publishing it")
 
 
 def _seconds(value: str) -> float:

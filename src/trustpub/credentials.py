@@ -44,15 +44,20 @@ for whatever index the command names.
 
 from __future__ import annotations
 
-import base64
-import enum
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
+from trustpub.auth import (
+    METHODS,
+    TOKEN_USERNAME,
+    CredentialKind,
+    Credentials,
+    CredentialSource,
+    StaticCredentials,
+)
 from trustpub.errors import ConfigurationError
 from trustpub.pypirc import PypircSection, pypirc_path, read_pypirc, require_section
 from trustpub.registry import Registry, RegistryKind, UrlUserinfo
@@ -77,73 +82,7 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-TOKEN_USERNAME = "__token__"
-METHODS = ("auto", "trusted-publishing", "token")
 _TOKEN_VARS = ("TRUSTPUB_TOKEN", "PYPI_API_TOKEN")
-
-class CredentialKind(enum.Enum):
-    TRUSTED_PUBLISHING = "trusted-publishing"
-    TOKEN = "token"
-    PASSWORD = "password"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What goes into the upload's Basic auth, and where it came from."""
-
-    username: str
-    password: Secret = field(repr=False)
-    #: Human description of the origin: "TRUSTPUB_TOKEN", ".pypirc [testpypi]", …
-    source: str
-    kind: CredentialKind
-
-    def authorization(self) -> Secret:
-        """The ``Authorization`` header value, as a Secret."""
-        raw = f"{self.username}:{self.password.reveal()}".encode()
-        return Secret("Basic " + base64.b64encode(raw).decode("ascii"))
-
-    def describe(self) -> str:
-        if self.kind is CredentialKind.TRUSTED_PUBLISHING:
-            return f"trusted publishing ({self.source})"
-        if self.kind is CredentialKind.TOKEN:
-            return f"API token from {self.source}"
-        return f"username {self.username!r} and password from {self.source}"
-
-
-@runtime_checkable
-class CredentialSource(Protocol):
-    """Hands out the credentials to use for the next request (thread-safe)."""
-
-    @property
-    def kind(self) -> CredentialKind: ...
-
-    def credentials(self) -> Credentials:
-        """Current credentials; may mint or refresh them."""
-        ...
-
-    def invalidate(self) -> None:
-        """Forget cached credentials (the index refused them); the next call gets new ones if it can."""
-        ...
-
-
-@dataclass(frozen=True)
-class StaticCredentials:
-    """A credential source that never changes: a token or a username/password."""
-
-    value: Credentials
-
-    @property
-    def kind(self) -> CredentialKind:
-        return self.value.kind
-
-    def credentials(self) -> Credentials:
-        return self.value
-
-    def invalidate(self) -> None:
-        """Nothing to refresh."""
 
 
 # --------------------------------------------------------------------------- checks

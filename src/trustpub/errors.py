@@ -2,7 +2,8 @@
 
 Every error a user can cause or meet carries a message that names what failed and,
 where one exists, a hint saying what to change. Only the CLI maps these to exit codes;
-library callers catch :class:`TrustpubError`.
+library callers catch :class:`TrustpubError`. Nothing trustpub raises on purpose
+derives from anything else.
 
 Messages must never contain secrets (tokens, passwords, JWTs): build them from
 claims, names and URLs only.
@@ -17,6 +18,7 @@ __all__ = [
     "CheckFailed",
     "ConfigurationError",
     "TrustpubError",
+    "WouldBeRefused",
 ]
 
 
@@ -57,3 +59,20 @@ class CheckFailed(TrustpubError):
     def __init__(self, message: str, *, hint: str | None = None, findings: Sequence[Any] = ()) -> None:
         super().__init__(message, hint=hint)
         self.findings: tuple[Any, ...] = tuple(findings)
+
+
+class WouldBeRefused(TrustpubError, ValueError):
+    """Bytes PyPI's own validator would refuse: a ZIP container, an attestation set.
+
+    ``reason`` is the refusal in PyPI's words, and ``str(exc)`` is that reason alone,
+    so it can be compared with the server's response text. It is also a
+    :class:`ValueError` (what these errors were before they joined this hierarchy),
+    so code that treats them as bad data keeps working.
+    """
+
+    def __init__(self, reason: str, *, hint: str | None = None) -> None:
+        super().__init__(reason, hint=hint)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason

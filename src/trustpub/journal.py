@@ -39,11 +39,12 @@ from typing import IO, Any
 from packaging.utils import canonicalize_name
 
 from trustpub.errors import TrustpubError
+from trustpub.outcomes import UPLOAD_OUTCOMES
 from trustpub.state import index_key
 
 __all__ = ["Journal", "JournalLocked"]
 
-STATES = ("planned", "uploaded", "already-present", "failed", "skipped")
+STATES = ("planned", *UPLOAD_OUTCOMES, "failed", "staged")  # "not-attempted" is a "planned" left behind
 
 #: A temporary journal file of the old naming (``.journal-*``) older than this is a
 #: leftover of a killed run and is removed; newer ones may belong to a live run of
@@ -172,6 +173,33 @@ class Journal:
                 self.data["files"][filename] = {"state": state, "sha256": sha256, "updated": now}
             self._write()
 
+    def record_session(self, url: str, *, status: str) -> None:
+        """Record the release's Upload 2.0 session (its URL and our view of its status).
+
+        A new URL replaces the old record and its files.  Never the session token: the
+        session URL is useless without the index's credentials, the token is not.
+        """
+        with self._lock:
+            old = self.data.get("session")
+            files = old.get("files", {}) if isinstance(old, dict) and old.get("url") == url else {}
+            self.data["session"] = {"url": url, "status": status, "files": files, "updated": _now()}
+            self._write()
+
+    def record_session_file(self, filename: str, url: str) -> None:
+        """Record the file upload session URL of ``filename`` in the current session."""
+        with self._lock:
+            session = self.data.get("session")
+            if isinstance(session, dict):
+                session.setdefault("files", {})[filename] = url
+                self._write()
+
+    def session(self) -> dict[str, Any] | None:
+        """The recorded Upload 2.0 session, if it may still be open (not published or canceled)."""
+        session = self.data.get("session")
+        if isinstance(session, dict) and session.get("status") not in ("published", "canceled"):
+            return session
+        return None
+
     def state(self, filename: str) -> str | None:
         entry = self.data["files"].get(filename)
         return entry.get("state") if isinstance(entry, dict) else None
@@ -207,6 +235,14 @@ def _valid_parts(loaded: object) -> dict[str, Any]:
             and isinstance(entry, dict)
             and entry.get("state") in STATES
             and isinstance(entry.get("sha256"), str)
+        }
+    session = loaded.get("session")
+    if isinstance(session, dict) and isinstance(session.get("url"), str) and isinstance(session.get("status"), str):
+        files = session.get("files")
+        parts["session"] = {
+            "url": session["url"], "status": session["status"], "updated": str(session.get("updated", "")),
+            "files": {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)}
+            if isinstance(files, dict) else {},
         }
     runs = loaded.get("runs")
     if isinstance(runs, list):

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from trustpub.credentials import TOKEN_USERNAME, CredentialKind, Credentials
+from trustpub.auth import TOKEN_USERNAME, CredentialKind, Credentials
 from trustpub.errors import TrustpubError
 from trustpub.oidc import (
     GITHUB_ISSUER,

@@ -16,18 +16,20 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from trustpub.auth import TOKEN_USERNAME
 from trustpub.checks import CheckReport, check_distributions, collect_paths, inspect_many
 from trustpub.dists import Distribution
 from trustpub.errors import CheckFailed, ConfigurationError, TrustpubError
 from trustpub.journal import Journal
+from trustpub.outcomes import SUCCESSFUL, FileOutcome
 from trustpub.registry import Registry
 from trustpub.request import PublishRequest
 from trustpub.state import resolve_state_dir
-from trustpub.upload._types import Uploader, UploadRequest, UploadResult
+from trustpub.upload import Uploader, UploadRequest, UploadResult
 from trustpub.upload.engine import upload_order
 
 if TYPE_CHECKING:
@@ -43,7 +45,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-FileOutcome = Literal["uploaded", "already-present", "skipped", "failed", "not-attempted"]
 
 
 class VerificationFailed(TrustpubError):
@@ -162,10 +163,17 @@ class PublishResult:
     statements: list[bytes] = field(default_factory=list, repr=False)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    #: Which upload API carried the release: ``legacy`` or ``upload-2.0`` (PEP 694).
+    upload_api: str = "legacy"
+    #: Upload 2.0: the session, and (with ``--stage-only``) where the stage can be seen.
+    session_url: str | None = None
+    stage_url: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    published: bool | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(f.outcome in ("uploaded", "already-present", "skipped") for f in self.files)
+        return self.error is None and all(f.outcome in SUCCESSFUL for f in self.files)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,6 +188,11 @@ class PublishResult:
             "release_provenance": str(self.provenance) if self.provenance else None,
             "journal": str(self.journal) if self.journal else None,
             "previous_run": self.previous_run.to_json() if self.previous_run else None,
+            "upload_api": self.upload_api,
+            "session": None if self.session_url is None else {
+                "url": self.session_url, "published": self.published,
+                "stage_url": self.stage_url, "session_token": self.session_token,
+            },
             "files": [f.to_json() for f in self.files],
             "warnings": self.warnings,
             "error": self.error,
@@ -219,6 +232,8 @@ class Orchestrator:
     def publish(self, request: PublishRequest) -> PublishResult:
         started = time.monotonic()
         request.validate()
+        if request.session is not None:
+            return self._finish_stage(request, started)
         dists = self._preflight(request)
         project, version = _release_identity(dists)
         registry = request.registry
@@ -265,6 +280,17 @@ class Orchestrator:
             self._say(f"plan: {len(todo)} to upload, {len(present)} already on {registry}")
 
             use_attestations = self._attestations_wanted(request, source)
+            # Upload 2.0 only when asked for (--upload-api): nothing new goes to PyPI.
+            upload_api = None
+            if todo:
+                from trustpub.upload.session import choose_upload_api
+
+                upload_api = choose_upload_api(request.upload_api, registry, transport, say=self._say)
+            if upload_api is None and (request.stage_only or request.smoke or request.keep_stage):
+                raise ConfigurationError(
+                    "--stage-only, --keep-stage and --smoke need an index that speaks Upload 2.0",
+                    hint="this index answered as legacy-only; drop those options",
+                )
 
             # attest only what still has to be uploaded
             if use_attestations and todo:
@@ -282,8 +308,19 @@ class Orchestrator:
             if todo:
                 source.credentials()
 
+            if upload_api is not None:
+                self._through_session(request, transport, upload_api, source, dists, todo, attested, journal,
+                                      result, outcomes, failures)
+                if request.stage_only:
+                    journal.finish_run("staged")
+                    result.files = [
+                        replace(f, outcome="staged") if f.filename in outcomes else f
+                        for f in self._files(registry, dists, outcomes, attested, present=present)
+                    ]
+                    result.elapsed = time.monotonic() - started
+                    return result
             uploader = self._make_uploader(request, transport)
-            if todo and not getattr(uploader, "accepts_distribution", False):
+            if upload_api is None and todo and not getattr(uploader, "accepts_distribution", False):
                 # Only the native uploader hashes while it streams; others get the digests first.
                 from trustpub.dists import ensure_hashes
 
@@ -313,7 +350,8 @@ class Orchestrator:
                 progress=self._progress,
             )
             try:
-                engine.upload(dists, request_for)
+                if upload_api is None:
+                    engine.upload(dists, request_for)
             except TrustpubError:
                 # Only files that were really tried are "failed"; the rest stay "planned"
                 # in the journal and show as not-attempted.
@@ -357,6 +395,81 @@ class Orchestrator:
 
     # -- steps -------------------------------------------------------------------------
 
+    def _finish_stage(self, request: PublishRequest, started: float) -> PublishResult:
+        """``trustpub publish --session ID``: publish (or ``--cancel``) a stage an earlier run left."""
+        from trustpub.transport import Transport
+        from trustpub.upload.session import (
+            choose_upload_api,
+            find_stage,
+            finish_session,
+            session_client,
+        )
+
+        assert request.session is not None
+        registry = request.registry
+        transport = self._transport or Transport(timeout=request.timeout)
+        root = choose_upload_api(request.upload_api, registry, transport, say=self._say)
+        if root is None:
+            raise ConfigurationError(f"--session: {registry} does not speak Upload 2.0",
+                                     hint="give --upload-api URL of the index that holds the stage")
+        stage = find_stage(resolve_state_dir(request.state_dir), request.session, root)
+        result = PublishResult(registry, stage.project, stage.version, [], upload_api="upload-2.0",
+                               session_url=stage.session_url)
+        source = self._credentials(request, registry, transport)
+        result.credentials = _describe_source(source)
+        client = session_client(transport, root, source, request)
+        try:
+            session = finish_session(client, stage.session_url, cancel=request.cancel_session)
+        except TrustpubError as exc:
+            result.error = str(exc)
+            result.elapsed = time.monotonic() - started
+            raise PublishFailed(exc, result) from exc
+        result.published = not request.cancel_session
+        outcome: FileOutcome = "not-attempted" if request.cancel_session else "uploaded"
+        url = registry.project_url(stage.project, stage.version)
+        for name in sorted(session.files):
+            result.files.append(PublishedFile(name, None, 0, stage.files.get(name, ""), outcome, url))
+        self._say(("cancelled" if request.cancel_session else "published") + f" the session {stage.session_url}")
+        result.elapsed = time.monotonic() - started
+        return result
+
+    def _through_session(
+        self, request: PublishRequest, transport: Transport, upload_api: str, source: CredentialSource,
+        dists: Sequence[Distribution], todo: Sequence[Distribution], attested: Mapping[str, AttestedFile],
+        journal: Journal, result: PublishResult, outcomes: dict[str, UploadResult], failures: dict[str, str],
+    ) -> None:
+        """The Upload 2.0 branch: stage ``todo`` in one session, publish it (:mod:`trustpub.upload.session`)."""
+        from trustpub.upload.session import session_client, stage_and_publish
+        from trustpub.upload.upload2 import Upload2Error
+
+        result.upload_api = "upload-2.0"
+        self._say(f"upload API: Upload 2.0 at {upload_api}")
+        client = session_client(transport, upload_api, source, request)
+        project, version = result.project, result.version
+        try:
+            outcome = stage_and_publish(
+                client, todo, {name: tuple(a.paths) for name, a in attested.items()},
+                project=project, version=version, journal=journal, jobs=request.jobs,
+                stage_only=request.stage_only, keep_stage=request.keep_stage, smoke=request.smoke,
+                say=self._say, on_staged=lambda name: self._say(f"staged: {name}"),
+            )
+        except Upload2Error as exc:
+            if exc.filename:
+                failures[exc.filename] = exc.message
+            raise
+        result.session_url = outcome.stage.session_url
+        result.published = outcome.published
+        for name in outcome.staged:
+            outcomes[name] = UploadResult(name, "uploaded", confirmed=True)
+        for dist in todo:
+            if outcome.published:
+                journal.record(dist.filename, "uploaded", sha256=dist.sha256)
+        if outcome.published:
+            self._say(f"published the session: all {len(outcome.staged)} staged file(s) are public")
+        else:
+            result.stage_url = outcome.stage.stage_url
+            result.session_token = outcome.stage.session_token
+
     def _preflight(self, request: PublishRequest) -> list[Distribution]:
         files, _skipped = collect_paths(request.paths)
         if not files:
@@ -396,7 +509,7 @@ class Orchestrator:
         for dist in dists:
             upload = uploader.upload(
                 UploadRequest(dist.path, dist.filename, dist.sha256, dist.blake2_256, dist.size,
-                              registry.upload_url, "__token__", Secret(""))
+                              registry.upload_url, TOKEN_USERNAME, Secret(""))
             )
             files.append(
                 PublishedFile(

@@ -43,6 +43,8 @@ from pypi_attestations import Attestation, AttestationType, Publisher
 from sigstore.dsse import Envelope as _DsseEnvelope
 from sigstore.dsse import _Statement
 
+from trustpub.errors import WouldBeRefused
+
 if TYPE_CHECKING:
     from sigstore.verify import Verifier
 
@@ -77,17 +79,13 @@ _INTOTO_PAYLOAD_TYPE = _DsseEnvelope._TYPE
 _ATTESTATION_LIST = TypeAdapter(list[Attestation])
 
 
-class AttestationRejected(ValueError):
+class AttestationRejected(WouldBeRefused):
     """An attestation (set) that PyPI would refuse; see PEP 740 and PyPI's upload docs.
 
     ``str(exc)`` and :attr:`reason` are PyPI's reason text, e.g. ``"A maximum of 2
     attestations per file are supported"``; :attr:`upload_message` is the full text
     of the 400 response PyPI sends for it.
     """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
     @property
     def upload_message(self) -> str:

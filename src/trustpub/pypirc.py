@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trustpub.errors import ConfigurationError
+from trustpub.registry import PYPI_UPLOAD_URL, TESTPYPI_UPLOAD_URL
 from trustpub.secrets import Secret
 
 __all__ = ["DEFAULT_REPOSITORIES", "PypircSection", "pypirc_path", "read_pypirc", "require_section"]
 
 #: The URL of a ``[pypi]`` or ``[testpypi]`` section without a ``repository`` line.
 DEFAULT_REPOSITORIES = {
-    "pypi": "https://upload.pypi.org/legacy/",
-    "testpypi": "https://test.pypi.org/legacy/",
+    "pypi": PYPI_UPLOAD_URL,
+    "testpypi": TESTPYPI_UPLOAD_URL,
 }
 
 

@@ -26,7 +26,15 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from trustpub.errors import ConfigurationError
 from trustpub.secrets import Secret, register_secret
 
-__all__ = ["Registry", "RegistryKind", "UrlUserinfo", "is_loopback_host", "split_userinfo"]
+__all__ = [
+    "PYPI_UPLOAD_URL",
+    "TESTPYPI_UPLOAD_URL",
+    "Registry",
+    "RegistryKind",
+    "UrlUserinfo",
+    "is_loopback_host",
+    "split_userinfo",
+]
 
 
 class RegistryKind(enum.Enum):
@@ -40,9 +48,13 @@ class RegistryKind(enum.Enum):
         return self.value
 
 
+#: The public indexes' upload endpoints: the only place in the client that spells them.
+PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
+TESTPYPI_UPLOAD_URL = "https://test.pypi.org/legacy/"
+
 _KNOWN = {
-    RegistryKind.PYPI: ("https://upload.pypi.org/legacy/", "https://pypi.org"),
-    RegistryKind.TESTPYPI: ("https://test.pypi.org/legacy/", "https://test.pypi.org"),
+    RegistryKind.PYPI: (PYPI_UPLOAD_URL, "https://pypi.org"),
+    RegistryKind.TESTPYPI: (TESTPYPI_UPLOAD_URL, "https://test.pypi.org"),
 }
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from trustpub.orchestrator import PublishResult
+from trustpub.outcomes import FileOutcome
 from trustpub.text import markdown_text, markdown_url, printable
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["annotate", "render_text", "write_ci_summary", "write_refusal_summary"]
 
-_SYMBOL = {"uploaded": "+", "already-present": "=", "skipped": "~", "failed": "!", "not-attempted": "-"}
+_SYMBOL: dict[FileOutcome, str] = {"uploaded": "+", "already-present": "=", "skipped": "~", "staged": "*", "failed": "!",
+                                 "not-attempted": "-"}
 
 
 def _size(n: int) -> str:
@@ -68,6 +70,15 @@ def render_text(result: PublishResult) -> str:
     lines.append(f"{len(result.files)} file(s), {_size(total)}: {summary} in {result.elapsed:.2f}s")
     if result.credentials:
         lines.append(f"credentials: {printable(result.credentials)}")
+    if not result.dry_run:
+        lines.append("upload API: " + ("Upload 2.0 (PEP 694 session)" if result.upload_api == "upload-2.0" else "legacy"))
+    if result.session_url:
+        state = "published" if result.published else "staged, NOT published" if result.published is False else "open"
+        lines.append(f"session: {printable(result.session_url)} ({state})")
+    if result.stage_url:
+        lines.append(f"stage (pip --index-url): {printable(result.stage_url)}")
+    if result.session_token:
+        lines.append(f"session token: {printable(result.session_token)}")
     if result.provenance:
         lines.append(f"release provenance: {printable(result.provenance)}")
     if result.error:
@@ -88,7 +99,10 @@ def _markdown(result: PublishResult) -> str:
         name = f"[{markdown_text(f.filename)}]({markdown_url(f.project_url)})"
         rows.append(f"| {name} | {f.outcome} | {_size(f.size)} | `{f.sha256[:16]}…` |")
     status = "failed: " + markdown_text(result.error) if result.error else "complete"
-    return "\n".join([f"### {title}", "", *rows, "", f"Release {status} in {result.elapsed:.1f}s.", ""])
+    if result.error is None and result.published is False:
+        status = "staged, not published (the stage URL is in the job log)"
+    api = "Upload 2.0" if result.upload_api == "upload-2.0" else "the legacy upload API"
+    return "\n".join([f"### {title}", "", *rows, "", f"Release {status} in {result.elapsed:.1f}s, through {api}.", ""])
 
 
 def _refusal_markdown(message: str, findings: Sequence[Finding]) -> str:

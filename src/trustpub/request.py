@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from trustpub.auth import METHODS as CREDENTIAL_METHODS
 from trustpub.errors import ConfigurationError
 from trustpub.registry import Registry, UrlUserinfo, split_userinfo
 
 __all__ = ["CREDENTIAL_METHODS", "UPLOADERS", "PublishRequest"]
 
-CREDENTIAL_METHODS = ("auto", "trusted-publishing", "token")
 UPLOADERS = ("native", "uv")
 MAX_JOBS = 32
 
@@ -60,14 +61,26 @@ class PublishRequest:
     url_credentials_source: str = "the --to URL"
     keyring_provider: str | None = None
     env: Mapping[str, str] | None = field(default=None, repr=False)
+    #: ``--upload-api``: ``None``/``legacy``, ``auto`` or an Upload 2.0 root URL
+    #: (:func:`trustpub.upload.session.choose_upload_api`).
+    upload_api: str | None = None
+    #: Upload 2.0 only: stop at the stage (``--stage-only``), keep it on failure
+    #: (``--keep-stage``), try it with a command first (``--smoke``).
+    stage_only: bool = False
+    keep_stage: bool = False
+    smoke: str | None = None
+    #: ``--session URL|ID``: publish (or with ``cancel_session`` cancel) a stage left earlier.
+    session: str | None = None
+    cancel_session: bool = False
 
     def validate(self) -> None:
         """Raise :class:`ConfigurationError` for anything that cannot work, before any I/O but stat."""
-        if not self.paths:
-            raise ConfigurationError("nothing to publish: no paths given", hint="pass dist/ or the files to upload")
-        for path in self.paths:
-            if not path.exists():
-                raise ConfigurationError(f"{path}: no such file or folder")
+        if self.session is None:  # --session publishes what the index already holds
+            if not self.paths:
+                raise ConfigurationError("nothing to publish: no paths given", hint="pass dist/ or the files to upload")
+            for path in self.paths:
+                if not path.exists():
+                    raise ConfigurationError(f"{path}: no such file or folder")
         if self.credentials not in CREDENTIAL_METHODS:
             raise ConfigurationError(
                 f"unknown credentials method {self.credentials!r}", hint=f"use one of: {', '.join(CREDENTIAL_METHODS)}"
@@ -105,5 +118,34 @@ class PublishRequest:
                 )
         if self.timeout is not None and not (0 < self.timeout < float("inf")):
             raise ConfigurationError(f"--timeout must be a positive number of seconds, not {self.timeout:g}")
+        self._validate_upload2()
         if self.attestations_dir is not None and self.attestations_dir.exists() and not self.attestations_dir.is_dir():
             raise ConfigurationError(f"--attestations-dir {self.attestations_dir}: not a folder")
+
+    def _validate_upload2(self) -> None:
+        staged = [flag for flag, on in (("--stage-only", self.stage_only), ("--keep-stage", self.keep_stage),
+                                        ("--smoke", self.smoke is not None), ("--session", self.session is not None),
+                                        ("--cancel", self.cancel_session)) if on]
+        api = self.upload_api
+        if api not in (None, "legacy", "auto") and not str(api).startswith(("https://", "http://")):
+            raise ConfigurationError(f"--upload-api {api!r}: not legacy, auto or an http(s) URL")
+        if api is not None and "@" in urlsplit(str(api)).netloc:
+            raise ConfigurationError("--upload-api: a user name or password in the URL is not used",
+                                     hint="remove user:password@; the upload credentials are sent to it")
+        if api not in (None, "legacy", "auto") and urlsplit(str(api)).netloc != urlsplit(self.registry.upload_url).netloc:
+            # The upload credentials are bound to their index: never sent to another host.
+            raise ConfigurationError(
+                f"--upload-api {api}: not on the upload host {urlsplit(self.registry.upload_url).netloc}",
+                hint="give the Upload 2.0 root of the same index as --to",
+            )
+        if staged and api in (None, "legacy"):
+            raise ConfigurationError(
+                f"{staged[0]} needs the Upload 2.0 API, and --upload-api does not choose it",
+                hint="add --upload-api URL (or --upload-api auto for a custom index)",
+            )
+        if self.cancel_session and self.session is None:
+            raise ConfigurationError("--cancel needs --session ID", hint="name the stage to cancel")
+        if self.session is not None and (self.stage_only or self.smoke):
+            raise ConfigurationError("--session publishes or cancels a stage; --stage-only and --smoke do not apply")
+        if self.smoke is not None and not self.smoke.strip():
+            raise ConfigurationError("--smoke needs a command", hint='e.g. --smoke "python -c \'import pkg\'"')

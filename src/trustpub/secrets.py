@@ -64,11 +64,24 @@ _registered: set[str] = set()
 _registered_lock = threading.Lock()
 
 
+# The scheme word of an Authorization header value ("Basic xxx", "bearer xxx").
+_AUTH_SCHEME = re.compile(r"(?i)^(?:basic|bearer|token)\s+(\S+)$")
+
+
 def register_secret(value: str) -> None:
-    """Scrub ``value`` from every later :func:`redact` call (and so from the logs)."""
+    """Scrub ``value`` from every later :func:`redact` call (and so from the logs).
+
+    For an ``Authorization`` value (``Basic <base64>``) the credential part is
+    registered on its own too: a server that echoes the header back often quotes just
+    that part, and the base64 of ``__token__:pypi-…`` is the token itself.
+    """
     if len(value) >= MIN_REGISTERED_LENGTH:
         with _registered_lock:
             _registered.add(value)
+        header = _AUTH_SCHEME.match(value)
+        if header is not None and len(header.group(1)) >= MIN_REGISTERED_LENGTH:
+            with _registered_lock:
+                _registered.add(header.group(1))
 
 
 class Secret:
@@ -195,17 +208,18 @@ def uninstall_log_redaction() -> None:
             _previous_factory = None
 
 
-_mask_stream: TextIO | None = None
+_mask_on_stderr = False
 
 
-def set_mask_stream(stream: TextIO | None) -> None:
-    """Send ``::add-mask::`` lines to ``stream`` instead of stdout.
+def mask_on_stderr(enabled: bool = True) -> None:
+    """Send ``::add-mask::`` lines to stderr instead of stdout.
 
     ``--json`` keeps stdout for its one JSON document; the runner reads workflow
-    commands from stderr too.
+    commands from stderr too. The stream is looked up when a line is written, never
+    kept, so a replaced ``sys.stderr`` (a test's capture, a closed pipe) is never used.
     """
-    global _mask_stream
-    _mask_stream = stream
+    global _mask_on_stderr
+    _mask_on_stderr = enabled
 
 
 def mask_in_ci(
@@ -225,7 +239,7 @@ def mask_in_ci(
     environ = os.environ if env is None else env
     if environ.get("GITHUB_ACTIONS") != "true" or not raw:
         return False
-    out = stream or _mask_stream or sys.stdout
+    out = stream or (sys.stderr if _mask_on_stderr else sys.stdout)
     out.write(f"::add-mask::{raw}\n")
     out.flush()
     return True

@@ -25,6 +25,8 @@ import logging
 import re
 from urllib.parse import quote
 
+from trustpub.secrets import redact
+
 __all__ = [
     "SHOWN_CHARS",
     "EscapingFormatter",
@@ -87,8 +89,13 @@ def printable_lines(text: object) -> str:
 
 
 def excerpt(text: str, limit: int = SHOWN_CHARS) -> str:
-    """The start of a long text from a server: blanks collapsed, cut at ``limit``, escaped."""
-    flat = " ".join(text.split())
+    """The start of a long text from a server: secrets redacted, blanks collapsed, cut at
+    ``limit``, escaped.
+
+    Redacting comes first: a secret the server echoed, cut in two by ``limit``, would
+    no longer match and its first part would be shown.
+    """
+    flat = " ".join(redact(text).split())
     if len(flat) > limit:
         flat = f"{flat[:limit]}… ({len(flat) - limit} more characters)"
     return printable(flat)

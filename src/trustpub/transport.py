@@ -139,10 +139,41 @@ def resolve_timeout(timeout: float | None = None, env: Mapping[str, str] | None 
     return value
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    default_port = {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default_port
+    """Scheme, host and port as urllib3 reads them: the place the connection really goes."""
+    parts = urllib3.util.parse_url(url)
+    scheme = (parts.scheme or "").lower()
+    return scheme, (parts.host or "").lower().strip("[]"), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+def _require_unambiguous(url: str, *, redirected_from: str | None = None) -> None:
+    """Refuse a URL whose host two parsers read differently, before anything is sent.
+
+    ``http://B\\@A/`` is host A to :func:`urllib.parse.urlsplit` (which the rules and
+    messages use) and host B to urllib3 (which connects), and a browser reads it a
+    third way: a server that redirects there would otherwise get a credential meant
+    for A. No index needs a backslash or a control character in its authority.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        named = (parts.scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme))
+        connects = _origin(url)
+    except ValueError:  # a port that is not a number, a broken [IPv6]; urllib3's LocationParseError
+        netloc, named, connects = "", ("?", "", None), ("", "", None)
+    # urllib3 spells a non-ASCII host in punycode: those two readings are the same host.
+    ascii_host = named[1].isascii()
+    controls = any(ord(c) < 0x21 or ord(c) == 0x7F for c in netloc)
+    if "\\" in netloc or controls or (ascii_host and named != connects):
+        where = f"{safe_url(redirected_from)} redirected to" if redirected_from else "the URL"
+        raise TransportError(
+            f"{where} an ambiguous URL ({redact(url)[:200]!r}: its host reads differently to different parsers); "
+            "nothing was sent there",
+            hint="use the index's plain URL, scheme://host[:port]/path, without backslashes or control characters",
+        )
 
 
 @dataclass(frozen=True)
@@ -285,6 +316,7 @@ class Transport:
         redirects: list[str] = []
         current_url = url
         current_method = method.upper()
+        _require_unambiguous(url)
         while True:
             if carries_credentials:
                 self._require_secure(current_url)
@@ -306,6 +338,7 @@ class Transport:
                     hint="use the final URL directly",
                 )
             target = urljoin(current_url, location)
+            _require_unambiguous(target, redirected_from=current_url)
             same_origin = _origin(target) == _origin(current_url)
             _logger.debug(
                 "HTTP %s %s -> %d redirect to %s%s",
@@ -527,8 +560,12 @@ def _reason(exc: BaseException) -> str:
 
 
 
-def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The proxy URL the environment names for ``url``, or None for a direct connection."""
+def proxy_for(url: str, env: Mapping[str, str] | None = None, *, all_proxy: bool = False) -> str | None:
+    """The proxy URL the environment names for ``url``, or None for a direct connection.
+
+    ``all_proxy`` True also reads ``ALL_PROXY`` when no scheme's variable is set, as
+    curl and uv (reqwest) do; trustpub's own transport does not use it.
+    """
     import os
 
     environ = os.environ if env is None else env
@@ -536,12 +573,12 @@ def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
     no_proxy = ""
     for key, value in environ.items():
         lowered = key.lower()
-        if lowered in ("http_proxy", "https_proxy") and value:
+        if lowered in ("http_proxy", "https_proxy", "all_proxy") and value:
             proxies[lowered[: -len("_proxy")]] = value
         elif lowered == "no_proxy":
             no_proxy = value
     parts = urlsplit(url)
-    proxy = proxies.get(parts.scheme)
+    proxy = proxies.get(parts.scheme) or (proxies.get("all") if all_proxy else None)
     if not proxy or not parts.hostname:
         return None
     if no_proxy and _bypassed(parts.hostname, parts.port, no_proxy):

@@ -52,6 +52,8 @@ import struct
 import zlib
 from typing import BinaryIO, Final
 
+from trustpub.errors import WouldBeRefused
+
 __all__ = ["InvalidZip", "validate_zip"]
 
 #: More central-directory entries than this is refused outright (far more than any
@@ -103,14 +105,8 @@ _MALFORMED: Final = "Malformed zip file"
 _NOT_A_ZIP: Final = "File is not a zip file"
 
 
-class InvalidZip(ValueError):
-    """A ZIP container PyPI's upload validator would refuse."""
-
-    reason: str
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class InvalidZip(WouldBeRefused):
+    """A ZIP container PyPI's upload validator would refuse; ``reason`` is Warehouse's text."""
 
 
 def validate_zip(fp: BinaryIO) -> None:

@@ -61,6 +61,7 @@ from trustpub.attest._statements import (
     file_slsa_statement,
     publish_statement,
     release_statement,
+    rfc3339,
 )
 from trustpub.attest._trust import SIGSTORE_ENV, TrustTarget, TrustUnavailable, load_trust_config
 from trustpub.attest._verify import (
@@ -107,6 +108,7 @@ __all__ = [
     "publisher_from_claims",
     "release_provenance_name",
     "release_statement",
+    "rfc3339",
     "short_reason",
     "unsigned_statements",
     "verify_files",

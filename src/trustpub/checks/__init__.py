@@ -33,6 +33,7 @@ __all__ = [
     "NotRegularFiles",
     "Rule",
     "Severity",
+    "all_rules",
     "check_distributions",
     "check_paths",
     "collect_entries",
@@ -148,6 +149,12 @@ class CheckReport:
 def _load_rules() -> None:
     # Importing the rule modules registers their rules; done once, on first use.
     from trustpub.checks import archives, filenames, metadata, release  # noqa: F401
+
+
+def all_rules() -> list[Rule]:
+    """Every rule, registered in order (for ``trustpub check --list-rules``)."""
+    _load_rules()
+    return list(RULES.values())
 
 
 def check_distributions(dists: Sequence[Distribution]) -> CheckReport:

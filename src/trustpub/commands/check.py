@@ -13,14 +13,14 @@ from trustpub.text import printable
 
 
 def _list_rules(as_json: bool) -> int:
-    from trustpub.checks import RULES, _load_rules
+    from trustpub.checks import all_rules
 
-    _load_rules()
+    rules = all_rules()
     if as_json:
-        json.dump([{"id": r.id, "scope": r.scope, "summary": r.summary} for r in RULES.values()], sys.stdout, indent=2)
+        json.dump([{"id": r.id, "scope": r.scope, "summary": r.summary} for r in rules], sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for rule in RULES.values():
+        for rule in rules:
             print(f"{rule.id:<36} {rule.summary}")
     return 0
 

@@ -23,7 +23,7 @@ __all__ = ["render_text", "run"]
 
 def render_text(item: Any) -> list[str]:
     """Human lines for one :class:`~trustpub.attest.InspectedAttestation`."""
-    from trustpub.attest._statements import rfc3339
+    from trustpub.attest import rfc3339
 
     lines = [f"{item.source}: {item.kind} (not verified; use `trustpub verify`)"]
     if item.statement_error:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from trustpub.errors import TrustpubError
@@ -48,20 +49,43 @@ def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = N
         simple_url=args.simple_url,
         timeout=getattr(args, "timeout", None),
         env=env,
+        upload_api=getattr(args, "upload_api", None),
+        stage_only=bool(getattr(args, "stage_only", False)),
+        keep_stage=bool(getattr(args, "keep_stage", False)),
+        smoke=getattr(args, "smoke", None),
+        session=getattr(args, "session", None),
+        cancel_session=bool(getattr(args, "cancel", False)),
     )
 
 
-def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> tuple[int, PublishResult | None]:
+@dataclass(frozen=True)
+class OutputOptions:
+    """How a release is shown: ``json`` puts the result on stdout, ``quiet`` keeps stderr to errors.
+
+    Kept apart from :class:`PublishRequest` (what to publish) so that :func:`execute`
+    takes no argparse object: ``rehearse`` and tests call it with plain values.
+    """
+
+    json: bool = False
+    quiet: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> OutputOptions:
+        return cls(json=bool(getattr(args, "json", False)), quiet=bool(getattr(args, "quiet", False)))
+
+
+def execute(
+    request: PublishRequest, output: OutputOptions, *, env: Mapping[str, str] | None = None
+) -> tuple[int, PublishResult | None]:
     """Run the orchestrator and print every report; returns (exit code, result)."""
     from trustpub.report import annotate, render_text, write_ci_summary, write_refusal_summary
     from trustpub.text import printable, printable_lines
 
     environ = os.environ if env is None else env
-    quiet = bool(args.quiet)
-    if args.json:
-        from trustpub.secrets import set_mask_stream
+    quiet = output.quiet
+    from trustpub.secrets import mask_on_stderr
 
-        set_mask_stream(sys.stderr)
+    mask_on_stderr(output.json)
 
     def say(line: str) -> None:
         if not quiet:
@@ -82,7 +106,7 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
             for finding in findings:
                 print(finding.line(), file=sys.stderr)
         print(f"trustpub: error: {printable_lines(str(exc))}", file=sys.stderr)
-        annotate(exc.message, env=environ, stream=sys.stdout if not args.json else sys.stderr)
+        annotate(exc.message, env=environ, stream=sys.stdout if not output.json else sys.stderr)
         if result is None:
             write_refusal_summary(str(exc), findings, env=environ)
         code = exc.exit_code
@@ -90,10 +114,10 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
         if not quiet or code:
             print(render_text(result), file=sys.stderr)
         write_ci_summary(result, env=environ, stream=sys.stderr)
-        if args.json:
+        if output.json:
             json.dump(result.to_json(), sys.stdout, indent=2)
             sys.stdout.write("\n")
-    elif args.json:
+    elif output.json:
         json.dump({"ok": False, "error": "the release stopped before any file was processed", "files": []}, sys.stdout)
         sys.stdout.write("\n")
     return code, result
@@ -101,5 +125,5 @@ def execute(request: PublishRequest, args: argparse.Namespace, *, env: Mapping[s
 
 def run(args: argparse.Namespace) -> int:
     request = build_request(args)
-    code, _ = execute(request, args)
+    code, _ = execute(request, OutputOptions.from_args(args))
     return code

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trustpub.commands.publish import execute
+from trustpub.commands.publish import OutputOptions, execute
 from trustpub.errors import ConfigurationError, TrustpubError
 from trustpub.orchestrator import PublishResult
 from trustpub.registry import Registry
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             state_dir=state_dir,
             env=env,
         )
-        code, result = execute(request, args, env={})
+        code, result = execute(request, OutputOptions.from_args(args), env={})
         if code == 0 and result is not None:
             problems = verify_provenance(world, result)
             for problem in problems:
