@@ -265,3 +265,36 @@ def test_upload_api_auto_probes_the_custom_index(world: LocalWorld, release4: Pa
         env=_env(world), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["upload_api"] == "upload-2.0"
+
+
+def test_trusted_publishing_and_attestations_through_a_session(world: LocalWorld, release4: Path, tmp_path: Path) -> None:
+    """The whole chain over Upload 2.0: a minted token opens the session, every staged
+    file carries its PEP 740 attestation, and after the publish the index serves a
+    provenance per file that verifies for the publisher."""
+    dist = _copy(release4, tmp_path)
+    env = {k: v for k, v in _env(world).items() if k != "TRUSTPUB_TOKEN"}
+    env.update(world.ci_environment())
+    proc = subprocess.run(
+        [*TRUSTPUB, "publish", "--to", world.index.upload_url, "--upload-api", world.index.upload2_url,
+         "--attestations-dir", str(tmp_path / "att"), "--json", str(dist)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["credentials"].startswith("trusted publishing")
+    assert doc["session"]["published"] is True
+    ours = {p.name for p in dist.iterdir()}
+    assert set(_public(world)) == ours
+    assert {f["filename"] for f in doc["files"]} == ours
+    for entry in doc["files"]:
+        assert entry["outcome"] == "uploaded" and entry["rekor_log_index"] is not None
+    from trustpub.commands.rehearse import verify_provenance
+    from trustpub.orchestrator import PublishedFile, PublishResult
+
+    result = PublishResult(Registry.parse(world.index.upload_url), PROJECT, "1.0.0", [])
+    result.files = [PublishedFile(f["filename"], f["filetype"], f["size"], f["sha256"], f["outcome"], f["url"])
+                    for f in doc["files"]]
+    assert verify_provenance(world, result) == []  # served by the index, checked against the publisher
+    # The session token and the minted upload token never reach the output.
+    assert "pypi-" not in proc.stdout
+    assert doc["session"]["session_token"] is None
