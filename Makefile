@@ -1,12 +1,12 @@
 # Two entry points do all set-up on a fresh machine:
-#   make test   installs everything tests need into .venv, then runs ruff, mypy and pytest
+#   make test   installs everything tests need into .venv, then runs ruff, mypy, the docs build and pytest
 #   make demo   builds the example project with a real build backend and runs trustpub on it
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint layers typecheck pytest bench clean
+.PHONY: test demo lint layers typecheck pytest docs bench clean action-lock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest -q
 
-test: lint layers typecheck pytest
+# The documentation site (docs/, Sphinx) into docs/_build/html; warnings are errors, so a
+# broken reference, a malformed docstring or a missing page fails `make test`. No network.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+test: lint layers typecheck docs pytest
 
 demo: $(STAMP)
 	rm -rf examples/demo/dist
@@ -40,5 +45,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/run
 
+# The GitHub Action's lock (action/requirements.txt): .venv's tested versions, with the
+# hashes of every wheel of each (all platforms); asks PyPI for them. Not part of `make test`.
+action-lock: $(STAMP)
+	$(PY) action/lock
+
 clean:
-	rm -rf $(VENV) examples/demo/dist bench/.work .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) examples/demo/dist bench/.work docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -1,85 +1,378 @@
-"""The composite GitHub Action: its publish step, run as a runner would run it, against the local world."""
+"""The composite GitHub Action (action.yml), executed as a runner would execute it.
+
+:mod:`tests.actionrunner` parses action.yml, renders its expressions and runs every
+``run:`` step with bash and the runner's files and variables, against the local world
+(index, Sigstore, and the OIDC issuer that stands in for GitHub's token endpoint). Only
+the install step is replaced, by the outputs it would set (this interpreter, where
+trustpub is installed): it needs the package index. What it installs, the lock, is
+checked here on its own.
+"""
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
+import re
 import shutil
-import subprocess
 import sys
+import urllib.request
+from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+from tests.actionrunner import ActionRun, ActionRunner, UnsupportedExpression, parse_file_commands
 from tests.distfactory import make_sdist, make_wheel
+from trustpub.local.index import LocalIndex
+from trustpub.local.issuer import GITHUB_ISSUER
 from trustpub.local.world import LocalWorld
 
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="the Action runs under bash")
+
 REPO = Path(__file__).resolve().parents[1]
+ACTION = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+LOCK = REPO / "action" / "requirements.txt"
+PROJECT = "demo-pkg"
+#: The install step's outputs, as the real step would set them: this interpreter has trustpub.
+INSTALLED = {"install": {"python": sys.executable}}
+
+#: The inputs of pypa/gh-action-pypi-publish, and their deprecated underscore spellings.
+OFFICIAL = ("user", "password", "repository-url", "packages-dir", "verify-metadata", "skip-existing",
+            "verbose", "print-hash", "attestations")
+DEPRECATED = ("repository_url", "packages_dir", "verify_metadata", "skip_existing", "print_hash")
+
+#: A release job written for pypa/gh-action-pypi-publish, as projects have it (the URL is
+#: TestPyPI's; the test points it at the local index, and `uses:` at this repository).
+PYPA_WORKFLOW = """\
+name: release
+on:
+  push:
+    tags: ["v*"]
+jobs:
+  publish:
+    runs-on: ubuntu-latest
+    environment: release
+    permissions:
+      id-token: write
+    steps:
+      - uses: actions/download-artifact@v4
+        with:
+          name: dist
+          path: dist/
+      - name: Publish to TestPyPI
+        uses: pypa/gh-action-pypi-publish@release/v1
+        with:
+          repository-url: https://test.pypi.org/legacy/
+          packages-dir: dist/
+          verbose: true
+          print-hash: true
+          skip-existing: true
+          attestations: true
+"""
 
 
-def _step(name: str) -> str:
-    action = yaml.safe_load((REPO / "action.yml").read_text())
-    return next(s["run"] for s in action["runs"]["steps"] if s["name"] == name)
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """GITHUB_WORKSPACE with a release in dist/ (a wheel and an sdist)."""
+    root = tmp_path / "workspace"
+    (root / "dist").mkdir(parents=True)
+    make_wheel(root / "dist")
+    make_sdist(root / "dist")
+    return root
 
 
-def test_inputs_match_the_official_action() -> None:
-    action = yaml.safe_load((REPO / "action.yml").read_text())
-    assert action["runs"]["using"] == "composite"
-    for name in ("repository-url", "packages-dir", "attestations", "verbose", "print-hash", "skip-existing", "password"):
-        assert name in action["inputs"], name
-    assert all(step.get("shell") == "bash" for step in action["runs"]["steps"])
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[LocalWorld]:
+    with LocalWorld.start(tmp_path / "world", project=PROJECT) as running:
+        yield running
 
 
-def _run_publish_step(tmp_path: Path, env_extra: dict[str, str], inputs: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    github_env = tmp_path / "github_env"
-    github_env.touch()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "ACTIONS_", "TRUSTPUB_", "CI"))}
-    env.update(env_extra)
-    env.update(
-        {
-            "TRUSTPUB_BIN": str(Path(sys.executable).parent),
-            "GITHUB_ENV": str(github_env),
-            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-            "INPUT_JOBS": "4",
-            "INPUT_SLSA": "false",
-            "INPUT_VERBOSE": "false",
-            **inputs,
-        }
+def _runner(workspace: Path, env: dict[str, str]) -> ActionRunner:
+    # A state folder of this test's own: journals and provenance land there.
+    return ActionRunner(REPO, workspace, {"TRUSTPUB_STATE_DIR": str(workspace.parent / "state"),
+                                          "PYPIRC": str(workspace.parent / "no-pypirc"), **env})
+
+
+def _dists(workspace: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (workspace / "dist").iterdir()
+            if p.suffix in (".whl", ".gz")}
+
+
+def _get(url: str, accept: str = "*/*") -> bytes:
+    assert url.startswith("http://127.0.0.1:"), url
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept}), timeout=30) as response:
+        body: bytes = response.read()
+        return body
+
+
+def _provenance(index: LocalIndex, filename: str) -> dict[str, Any]:
+    doc = json.loads(_get(f"{index.url}/integrity/{PROJECT}/1.0.0/{filename}/provenance",
+                          "application/vnd.pypi.integrity.v1+json"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _check_outputs(run: ActionRun, expected: dict[str, str], *, uploads_per_file: int = 1) -> dict[str, Any]:
+    """The three outputs: the report is trustpub's JSON, the provenance a signed bundle,
+    and each URL serves the exact bytes of a file this run uploaded."""
+    report = json.loads(Path(run.outputs["report"]).read_text(encoding="utf-8"))
+    assert report["ok"] is True
+    provenance = json.loads(Path(run.outputs["provenance"]).read_text(encoding="utf-8"))
+    assert "dsseEnvelope" in provenance
+    urls = run.outputs["urls"].splitlines()
+    assert len(urls) == len(expected) * uploads_per_file
+    served = {url.rsplit("/", 1)[-1]: hashlib.sha256(_get(url)).hexdigest() for url in urls}
+    assert served == expected
+    assert isinstance(report, dict)
+    return report
+
+
+# -- the interface: pypa/gh-action-pypi-publish's inputs, outputs, shells ------------------
+
+
+def test_the_action_declares_every_input_of_the_official_action_and_its_outputs() -> None:
+    assert ACTION["runs"]["using"] == "composite"
+    inputs = ACTION["inputs"]
+    for name in (*OFFICIAL, *DEPRECATED):
+        assert name in inputs, name
+    for old in DEPRECATED:
+        assert inputs[old]["description"].startswith("[DEPRECATED]") and f"`{old.replace('_', '-')}`" in inputs[old]["description"]
+    # The official defaults, stated where the canonical input has none (the deprecated one must stay tellable).
+    assert inputs["user"]["default"] == "__token__" and inputs["attestations"]["default"] == "true"
+    assert "https://upload.pypi.org/legacy/" in inputs["repository-url"]["description"]
+    # Where trustpub behaves otherwise, the description says so.
+    assert "sha256" in inputs["skip-existing"]["description"]
+    assert "preflight runs anyway" in " ".join(inputs["verify-metadata"]["description"].split())
+    assert "always shows it" in inputs["print-hash"]["description"]
+    assert set(ACTION["outputs"]) == {"report", "provenance", "urls"}
+    # bash on Linux, macOS and Windows runners alike.
+    assert all(step["shell"] == "bash" for step in ACTION["runs"]["steps"])
+
+
+def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    """What the install step installs: every runtime dependency of trustpub and the build
+    backend, pinned inside pyproject's ranges, each with sha256 hashes, and closed (every
+    dependency of a locked release, on this platform, is locked too)."""
+    text = LOCK.read_text(encoding="utf-8")
+    floor = re.search(r"^# requires-python: >=(\d+)\.(\d+)$", text, re.M)
+    assert floor, "the lock names the oldest Python it was tested with"
+    pins: dict[str, str] = {}
+    hashes: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        requirement = re.match(r"^([A-Za-z0-9._-]+)(\[[^\]]*\])?==([^ ;\\]+)", line)
+        if requirement:
+            current = canonicalize_name(requirement.group(1))
+            pins[current] = requirement.group(3)
+            hashes[current] = []
+        for digest in re.findall(r"--hash=sha256:([0-9a-f]+)", line):
+            assert len(digest) == 64, (current, digest)
+            hashes[current].append(digest)
+    assert pins and all(hashes[name] for name in pins), [n for n in pins if not hashes[n]]
+
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    direct = [Requirement(r) for r in (*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"])]
+    for req in direct:
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is a dependency of trustpub but not in {LOCK.name}: run `make action-lock`"
+        assert req.specifier.contains(pins[name], prereleases=True), (req.name, pins[name], str(req.specifier))
+    # Closed: where this environment has the locked release, its requirements are locked too.
+    for name, version in pins.items():
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if dist.version != version:
+            continue
+        for line in dist.requires or []:
+            needed = Requirement(line)
+            if needed.marker is None or needed.marker.evaluate({"extra": ""}):
+                assert canonicalize_name(needed.name) in pins, f"{name} {version} needs {needed.name}, not locked"
+
+    install = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "install")["run"]
+    assert "--require-hashes" in install and "action/requirements.txt" in install
+    assert "--no-build-isolation --no-index" in install  # trustpub from the action's own checkout
+
+
+# -- runs of the Action --------------------------------------------------------------------
+
+
+def test_a_workflow_written_for_the_official_action_runs_unchanged(world: LocalWorld, workspace: Path) -> None:
+    """The `with:` block of a pypa/gh-action-pypi-publish step, only its URL pointed at
+    the local index: it publishes with trusted publishing and attestations, and a re-run
+    (what skip-existing is for) completes without uploading anything twice."""
+    workflow = yaml.safe_load(PYPA_WORKFLOW)
+    step = next(s for s in workflow["jobs"]["publish"]["steps"] if s["uses"].startswith("pypa/gh-action-pypi-publish"))
+    with_ = dict(step["with"])
+    with_["repository-url"] = world.index.upload_url
+    runner = _runner(workspace, world.ci_environment())
+
+    run = runner.run(with_, replace=INSTALLED)
+    assert run.returncode == 0, run.log
+    expected = _dists(workspace)
+    assert sorted(world.index.files(PROJECT)) == sorted(expected)
+    for filename in expected:  # with attestations, on the index
+        assert _provenance(world.index, filename)["attestation_bundles"]
+    report = _check_outputs(run, expected)
+    assert {f["outcome"] for f in report["files"]} == {"uploaded"}
+    assert report["credentials"].startswith("trusted publishing")
+    assert not run.annotations("error") and not run.annotations("warning")
+    # The step summary: trustpub's table with each sha256, and how the inputs were read.
+    assert f"### trustpub: {PROJECT} 1.0.0 to " in run.summary
+    assert "`skip-existing: true`: trustpub compares by sha256 on every run" in run.summary
+    (command,) = [line for line in run.log.splitlines() if line.startswith("running: trustpub publish")]
+    assert " -v " in command and "--credentials trusted-publishing --attestations" in command  # verbose: true
+
+    again = runner.run(with_, replace=INSTALLED)
+    assert again.returncode == 0, again.log
+    report = json.loads(Path(again.outputs["report"]).read_text(encoding="utf-8"))
+    assert {f["outcome"] for f in report["files"]} == {"already-present"}
+    assert again.outputs["urls"] == ""  # nothing uploaded this time
+    assert sorted(world.index.files(PROJECT)) == sorted(expected)
+
+
+def test_several_repository_urls_publish_to_each_index_in_order(world: LocalWorld, workspace: Path, tmp_path: Path) -> None:
+    """repository-url with one URL per line becomes one `--to A,B`: both indexes get the
+    files and the same attestations, and the outputs list the uploads of both."""
+    staging = LocalIndex(tmp_path / "staging", audience="testpypi",
+                         jwks_urls={GITHUB_ISSUER: world.issuer.jwks_url}, trust_config=world.trust_config)
+    staging.start()
+    try:
+        ident = world.issuer.github
+        staging.add_project(PROJECT)
+        staging.add_github_publisher(PROJECT, ident.repository, ident.repository_owner_id, ident.workflow_file,
+                                     ident.environment)
+        run = _runner(workspace, world.ci_environment()).run(
+            {"repository-url": f"{staging.upload_url}\n  {world.index.upload_url}  \n"}, replace=INSTALLED)
+        assert run.returncode == 0, run.log
+        expected = _dists(workspace)
+        report = json.loads(Path(run.outputs["report"]).read_text(encoding="utf-8"))
+        assert [t["upload_url"] for t in report["targets"]] == [staging.upload_url, world.index.upload_url]
+        assert [t["status"] for t in report["targets"]] == ["landed", "landed"]
+        for filename in expected:
+            assert _provenance(staging, filename) == _provenance(world.index, filename)
+        urls = run.outputs["urls"].splitlines()
+        assert [u.startswith(staging.url) for u in urls] == [True] * len(expected) + [False] * len(expected)
+        assert {u.rsplit("/", 1)[-1]: hashlib.sha256(_get(u)).hexdigest() for u in urls} == expected
+        assert Path(run.outputs["provenance"]).is_file()
+    finally:
+        staging.stop()
+
+
+def test_an_api_token_with_the_deprecated_spellings(world: LocalWorld, workspace: Path) -> None:
+    """password: an API token (no trusted publishing, so no attestations, with a warning),
+    and the underscore spellings, each with a deprecation warning naming the new one."""
+    token = world.index.add_api_token(PROJECT)
+    run = _runner(workspace, {}).run(
+        {"password": token, "repository_url": world.index.upload_url, "packages_dir": "dist/",
+         "verify_metadata": "false", "skip_existing": "true", "print_hash": "false"},
+        replace=INSTALLED,
     )
-    return subprocess.run(["bash", "-c", _step("Publish")], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.log
+    assert sorted(world.index.files(PROJECT)) == sorted(_dists(workspace))
+    warnings = run.annotations("warning")
+    for old in DEPRECATED:
+        assert any(f"`{old}` is deprecated: rename it to `{old.replace('_', '-')}`" in w for w in warnings), old
+    assert any("attestations need trusted publishing" in w for w in warnings)
+    assert token not in run.log and token not in run.summary
+    report = json.loads(Path(run.outputs["report"]).read_text(encoding="utf-8"))
+    assert report["credentials"] and "trusted" not in report["credentials"]
+    assert run.outputs["provenance"] == ""  # no attestations, no release provenance
+    assert "`verify-metadata: false`: trustpub's preflight ran anyway" in run.summary
+    assert "`print-hash: false`: the sha256 of every file is shown anyway" in run.summary
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_publish_step_with_trusted_publishing(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    make_wheel(dist)
-    make_sdist(dist)
-    with LocalWorld.start(tmp_path / "world", project="demo-pkg") as world:
-        proc = _run_publish_step(
-            tmp_path,
-            world.ci_environment(),
-            {"INPUT_REPOSITORY_URL": world.index.upload_url, "INPUT_PACKAGES_DIR": "dist/", "INPUT_ATTESTATIONS": "true", "TRUSTPUB_TOKEN": ""},
-        )
-        assert proc.returncode == 0, proc.stderr
-        assert sorted(world.index.files("demo-pkg")) == sorted(p.name for p in dist.iterdir() if not p.name.endswith(".attestation"))
-        summary = (tmp_path / "summary.md").read_text()
-        assert "demo_pkg-1.0.0.tar.gz" in summary and "uploaded" in summary
+def test_a_password_in_the_url_stays_out_of_the_log(workspace: Path) -> None:
+    run = _runner(workspace, {"GITHUB_ACTIONS": "true"}).run(
+        {"repository-url": "http://alice:s3cr3t-pw@127.0.0.1:9/legacy/", "password": "pypi-unused-token"},
+        replace=INSTALLED)
+    assert run.returncode == 1  # nothing listens there
+    assert "running: trustpub publish --json --to http://***@127.0.0.1:9/legacy/" in run.log
+    assert "s3cr3t-pw" not in run.log + run.summary and "pypi-unused-token" not in run.log + run.summary
+    # A failed release still leaves its report, named by the step's output.
+    report = json.loads(Path(run.steps[-1].outputs["report"]).read_text(encoding="utf-8"))
+    assert report["ok"] is False and "127.0.0.1:9" in report["error"] and "s3cr3t-pw" not in json.dumps(report)
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_publish_step_with_a_token_warns_and_skips_attestations(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    make_wheel(dist)
-    with LocalWorld.start(tmp_path / "world", project="demo-pkg") as world:
-        token = world.index.add_api_token("demo-pkg")
-        proc = _run_publish_step(
-            tmp_path,
-            {},
-            {"INPUT_REPOSITORY_URL": world.index.upload_url, "INPUT_PACKAGES_DIR": "dist", "INPUT_ATTESTATIONS": "true", "TRUSTPUB_TOKEN": token},
-        )
-        assert proc.returncode == 0, proc.stderr
-        assert "::warning::attestations need trusted publishing" in proc.stdout
-        assert token not in proc.stdout + proc.stderr
-        assert world.index.files("demo-pkg") == ["demo_pkg-1.0.0-py3-none-any.whl"]
+def test_without_id_token_write_the_fix_is_named_and_nothing_runs(workspace: Path) -> None:
+    """A job without `permissions: id-token: write` has no ACTIONS_ID_TOKEN_* variables."""
+    env = {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "octo-org/demo"}
+    run = _runner(workspace, env).run({"repository-url": "http://127.0.0.1:9/legacy/"}, replace=INSTALLED)
+    assert run.returncode == 1
+    (error,) = run.annotations("error")
+    assert "permissions: id-token: write" in error and "password:" in error
+    assert next(c for c in run.commands if c.command == "error").properties == "title=trustpub action: trusted publishing needs id-token: write"
+    assert run.outputs == {}
+
+
+@pytest.mark.parametrize(
+    ("with_", "message"),
+    [
+        ({"verbose": "yes"}, "`verbose` must be true or false, not 'yes'"),
+        ({"skip-existing": "maybe"}, "`skip-existing` must be true or false, not 'maybe'"),
+        ({"packages-dir": "wheelhouse"}, "`packages-dir` is 'wheelhouse', which is not a folder"),
+        ({"repository-url": " ,\n"}, "`repository-url` holds no URL"),
+        ({"user": "alice"}, "`user` is 'alice' but `password` is empty"),
+        ({"jobs": "four"}, "`jobs` must be a whole number, not 'four'"),
+    ],
+)
+def test_a_bad_input_is_one_error_naming_it(workspace: Path, with_: dict[str, str], message: str) -> None:
+    run = _runner(workspace, {"GITHUB_ACTIONS": "true"}).run(with_, replace=INSTALLED)
+    assert run.returncode == 1
+    assert [e for e in run.annotations("error") if message in e], run.log
+    assert "Traceback" not in run.log
+
+
+# -- the runner itself: what it does not model fails, never passes quietly -------------------
+
+
+def _tiny_action(tmp_path: Path, body: str) -> ActionRunner:
+    (tmp_path / "action.yml").write_text(body, encoding="utf-8")
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    return ActionRunner(tmp_path, tmp_path / "ws")
+
+
+def test_the_runner_refuses_what_it_does_not_evaluate(tmp_path: Path) -> None:
+    runner = _tiny_action(tmp_path, "runs:\n  using: composite\n  steps:\n"
+                                    "    - shell: bash\n      run: echo ${{ secrets.PYPI_TOKEN }}\n")
+    with pytest.raises(UnsupportedExpression, match=r"secrets\.PYPI_TOKEN"):
+        runner.run({})
+    runner = _tiny_action(tmp_path, "inputs: {a: {default: x}}\nruns:\n  using: composite\n  steps:\n"
+                                    "    - shell: bash\n      run: echo ${{ inputs.b }}\n")
+    with pytest.raises(UnsupportedExpression, match="no input 'b'"):
+        runner.run({})
+    with pytest.raises(UnsupportedExpression, match="unexpected inputs"):
+        runner.run({"typo": "1"})
+
+
+def test_the_runner_carries_outputs_env_and_path_between_steps(tmp_path: Path) -> None:
+    runner = _tiny_action(tmp_path, """\
+outputs:
+  joined: {value: "${{ steps.second.outputs.joined }}"}
+runs:
+  using: composite
+  steps:
+    - id: first
+      shell: bash
+      run: |
+        echo "word=hello" >> "$GITHUB_OUTPUT"
+        printf 'MULTI<<EOF\\nline one\\nline two\\nEOF\\n' >> "$GITHUB_ENV"
+        mkdir -p "$RUNNER_TEMP/tools" && echo "$RUNNER_TEMP/tools" >> "$GITHUB_PATH"
+    - id: second
+      shell: bash
+      env: {WORD: "${{ steps.first.outputs.word }}"}
+      run: |
+        case ":$PATH:" in *":$RUNNER_TEMP/tools:"*) ;; *) exit 3 ;; esac
+        echo "joined=$WORD/${MULTI//$'\\n'/+}/${{ runner.os }}" >> "$GITHUB_OUTPUT"
+""")
+    run = runner.run({})
+    assert run.returncode == 0, run.log
+    assert run.outputs["joined"] == f"hello/line one+line two/{runner.runner_os}"
+    assert parse_file_commands("a<<X\n1\n2\nX\nb=c=d\n") == {"a": "1\n2", "b": "c=d"}

@@ -178,9 +178,9 @@ def test_release_statement_is_the_origin_statement() -> None:
         "ref": "refs/tags/v1.0.0", "repository": "https://github.com/octo-org/demo", "path": ".github/workflows/release.yml",
     }
     assert build["resolvedDependencies"][0]["digest"]["gitCommit"] == claims["sha"]
-    # No CI context: the fallback builder id, no invocation id; an explicit id wins over both.
+    # No CI context: the fallback builder id, invocation id "auto"; an explicit id wins over both.
     bare = release_statement(subjects, CIContext(), finished_on=0)["predicate"]["runDetails"]
-    assert bare == {"builder": {"id": DEFAULT_BUILDER_ID}, "metadata": {"finishedOn": "1970-01-01T00:00:00Z"}}
+    assert bare == {"builder": {"id": DEFAULT_BUILDER_ID}, "metadata": {"invocationId": "auto", "finishedOn": "1970-01-01T00:00:00Z"}}
     custom = release_statement(subjects, context, finished_on=0, builder_id="https://example.org/b@v2")
     assert custom["predicate"]["runDetails"]["builder"]["id"] == "https://example.org/b@v2"
 

@@ -79,7 +79,9 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
         metavar="INDEX",
         help="pypi, testpypi, or the index's legacy upload URL (default: the --repository section's URL, else "
         "$TWINE_REPOSITORY_URL, else $TWINE_REPOSITORY's section, else pypi); user:password@ in the URL is "
-        "taken as the credentials and never shown",
+        "taken as the credentials and never shown. Several indexes, in order, separated by commas or line "
+        "breaks (names, URLs or .pypirc section names): --to testpypi,pypi checks every index and mints every "
+        "token first, attests once, then publishes to each and stops at the first failure",
     )
     p.add_argument("--testpypi", action="store_true", help="same as --to testpypi")
     p.add_argument("--dry-run", action="store_true", help="check and plan only: no network, no credentials")
@@ -150,7 +152,9 @@ def _add_upload2_flags(p: argparse.ArgumentParser) -> None:
                    help="stage the release and stop: print the stage URL and token, publish nothing")
     g.add_argument("--keep-stage", action="store_true", help="on failure, keep the session staged instead of cancelling it")
     g.add_argument("--smoke", metavar="CMD",
-                   help="install the staged release from its preview into a fresh venv and run CMD before publishing")
+                   help="install the staged release from its preview into a fresh venv and run CMD before publishing; "
+                   "with several --to indexes, a legacy index is tried after its upload, from its simple API, "
+                   "before the next index")
     g.add_argument("--session", metavar="URL|ID", help="publish a stage an earlier --stage-only or --keep-stage run left")
     g.add_argument("--cancel", action="store_true", help="with --session: cancel the stage instead of publishing it")
 
@@ -253,6 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="the trusted publisher as configured on the index (github:OWNER/REPO/WORKFLOW[@ENV], "
         "gitlab:NS/PROJECT/PATH[@ENV], google:EMAIL); each claim is compared with it",
     )
+    doctor.add_argument(
+        "--workflow",
+        metavar="FILE",
+        help="lint a CI file instead (.github/workflows/*.yml or .gitlab-ci.yml), before any job runs: each finding "
+        "names the line and the fix; exit 1 on an error-level finding",
+    )
+    doctor.add_argument(
+        "--environment",
+        metavar="NAME",
+        help="with --workflow: the environment the trusted publisher names (its absence or another name is an error)",
+    )
+    doctor.add_argument(
+        "--workflow-name",
+        metavar="FILE",
+        help="with --workflow: the workflow file name (GitHub) or top-level pipeline path (GitLab) the publisher names",
+    )
     _add_output_flags(doctor)
 
     sigstore_help = "production, staging or a ClientTrustConfig FILE (default: $TRUSTPUB_SIGSTORE, else production)"
@@ -343,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrustpubError as exc:
         from trustpub.text import printable_lines
 
-        print(f"trustpub: error: {printable_lines(str(exc))}", file=sys.stderr)
+        print(f"trustpub: error: {printable_lines(exc.with_docs_link())}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("trustpub: interrupted", file=sys.stderr)

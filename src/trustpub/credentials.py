@@ -375,7 +375,7 @@ def resolve_credentials(
             return StaticCredentials(found)
 
     if method in ("auto", "trusted-publishing"):
-        from trustpub.mint import TokenSource
+        from trustpub.mint import TokenSource, check_provider_accepted
         from trustpub.oidc import detect_ci
 
         chosen = provider
@@ -390,6 +390,9 @@ def resolve_credentials(
                     f"refusing trusted publishing to {registry.upload_url}: plain http to a host that is not loopback",
                     hint="use the index's https:// URL",
                 )
+            # Buildkite, CircleCI: PyPI has no trusted publisher for them; say so before any request.
+            if registry.kind.value in ("pypi", "testpypi"):
+                check_provider_accepted(registry, chosen)
             _logger.debug("credentials: trusted publishing through %s", chosen.name)
             return TokenSource(registry, chosen, transport=transport, env=environ)
 

@@ -42,6 +42,19 @@ class TrustpubError(Exception):
             return f"{self.message} (hint: {self.hint})"
         return self.message
 
+    @property
+    def error_code(self) -> str:
+        """The stable code of this error, the anchor of its troubleshooting entry (:mod:`trustpub.error_codes`)."""
+        from trustpub.error_codes import code_for
+
+        return code_for(self)
+
+    def with_docs_link(self) -> str:
+        """``str(self)`` ending with ``(see <docs>/troubleshooting.html#<code>)``: what the CLI prints."""
+        from trustpub.error_codes import docs_link
+
+        return f"{self} (see {docs_link(self)})"
+
 
 class ConfigurationError(TrustpubError):
     """The request itself is wrong: bad arguments, missing paths, unknown options."""

@@ -70,6 +70,7 @@ __all__ = [
     "PullRequestTargetRefused",
     "TokenSource",
     "TrustedPublishingUnavailable",
+    "check_provider_accepted",
     "discover_audience",
     "exchange",
     "mint_api_token",
@@ -251,7 +252,13 @@ def _check_event(env: Mapping[str, str], claims: Mapping[str, Any] | None = None
         raise PullRequestTargetRefused()
 
 
-def _check_provider(registry: Registry, provider: OIDCProvider) -> None:
+def check_provider_accepted(registry: Registry, provider: OIDCProvider) -> None:
+    """Refuse, before any request, a CI whose tokens PyPI and TestPyPI never accept.
+
+    Buildkite and CircleCI give OIDC tokens (good for Sigstore), but PyPI has no
+    trusted publisher for them: :class:`~trustpub.oidc.IssuerNotAccepted`. Another
+    index may accept them, so for a custom URL this only logs a warning.
+    """
     if provider.pypi_accepts:
         return
     if registry.kind in _INDEXES_THAT_ARE_PYPI:
@@ -397,7 +404,7 @@ def mint_api_token(
     """
     environ = os.environ if env is None else env
     _check_event(environ)
-    _check_provider(registry, provider)
+    check_provider_accepted(registry, provider)
     if audience is None:
         audience = discover_audience(registry, transport=transport)
     oidc_token = provider.fetch(audience)

@@ -791,6 +791,13 @@ def publisher_settings(claims: Mapping[str, Any]) -> PublisherSettings | None:
             spec,
             tuple(params),
         )
+    if iss == ACTIVESTATE_ISSUER:
+        org, project = str(claims.get("organization", "MISSING")), str(claims.get("project", "MISSING"))
+        return PublisherSettings(
+            "ActiveState",
+            (("Organization", org), ("Project", project), ("Actor ID", str(claims.get("actor_id", "MISSING")))),
+            f"activestate:{org}/{project}",
+        )
     if claims.get("project_path") is not None or claims.get("ci_config_ref_uri") is not None:
         project_path = str(claims.get("project_path", ""))
         namespace, _, project = project_path.rpartition("/")
@@ -973,7 +980,20 @@ def diagnose(claims: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
     environ = os.environ if env is None else env
     problems: list[Problem] = []
     iss = str(claims.get("iss", "")).rstrip("/")
-    if iss and not issuer_accepted_by_pypi(iss):
+    gitlab_shaped = claims.get("ci_config_ref_uri") is not None and iss != ACTIVESTATE_ISSUER
+    if iss and not issuer_accepted_by_pypi(iss) and gitlab_shaped:
+        problems.append(
+            Problem(
+                "self-managed-gitlab",
+                "warning",
+                f"the token comes from a self-managed GitLab ({iss!r}): PyPI accepts it only if your PyPI "
+                "organization registered this issuer, and never accepts its attestations (they are checked "
+                "against https://gitlab.com)",
+                "register the issuer in the organization's trusted publishing settings, and publish with "
+                "--no-attestations",
+            )
+        )
+    elif iss and not issuer_accepted_by_pypi(iss):
         problems.append(
             Problem(
                 "issuer-not-accepted",
@@ -1021,7 +1041,7 @@ def diagnose(claims: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
                     "GitHub's OIDC subject customisation is set per repository or organization",
                 )
             )
-    if iss == GITLAB_ISSUER or claims.get("project_path") is not None:
+    if iss == GITLAB_ISSUER or gitlab_shaped:
         project_path = str(claims.get("project_path", ""))
         sub = str(claims.get("sub", ""))
         if project_path and sub and not sub.lower().startswith(f"project_path:{project_path.lower()}:"):
@@ -1033,7 +1053,7 @@ def diagnose(claims: Mapping[str, Any], env: Mapping[str, str] | None = None) ->
                     "PyPI checks `sub` for GitLab; remove the custom sub claim from the job's id_tokens",
                 )
             )
-    if (iss == GITHUB_ISSUER or claims.get("project_path") is not None) and not claims.get("environment"):
+    if (iss == GITHUB_ISSUER or gitlab_shaped) and not claims.get("environment"):
         problems.append(
             Problem(
                 "no-environment",

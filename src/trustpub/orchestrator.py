@@ -31,10 +31,12 @@ from trustpub.request import PublishRequest
 from trustpub.state import resolve_state_dir
 from trustpub.upload import Uploader, UploadRequest, UploadResult
 from trustpub.upload.engine import upload_order
+from trustpub.upload.verify import VerificationFailed, verify_uploaded
 
 if TYPE_CHECKING:
     from trustpub.attest import AttestedFile, Attester
     from trustpub.credentials import CredentialSource
+    from trustpub.prepared import PreparedTarget
     from trustpub.transport import Transport
     from trustpub.upload.progress import UploadProgress
     from trustpub.upload.simple import ExistingFiles
@@ -45,13 +47,6 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-
-
-class VerificationFailed(TrustpubError):
-    """After the upload, the index does not list our bytes for some file."""
-
-    #: The files the index does not list with our sha256.
-    filenames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,12 +224,17 @@ class Orchestrator:
 
     # -- the chain -------------------------------------------------------------------
 
-    def publish(self, request: PublishRequest) -> PublishResult:
+    def publish(self, request: PublishRequest, *, prepared: PreparedTarget | None = None) -> PublishResult:
+        """Publish one release to ``request.registry``.
+
+        ``prepared`` (from :mod:`trustpub.multi`) carries steps already done for every
+        index of a multi-index release: preflight, credentials, attestations.
+        """
         started = time.monotonic()
         request.validate()
         if request.session is not None:
             return self._finish_stage(request, started)
-        dists = self._preflight(request)
+        dists = list(prepared.dists) if prepared is not None else self._preflight(request)
         project, version = _release_identity(dists)
         registry = request.registry
         if request.dry_run:
@@ -262,7 +262,7 @@ class Orchestrator:
         attester: Attester | None = None
         try:
             # identity (choosing the credentials makes no network call; minting comes later)
-            source = self._credentials(request, registry, transport)
+            source = prepared.source if prepared is not None else self._credentials(request, registry, transport)
             result.credentials = _describe_source(source)
 
             # plan: which files are already there, by hash (stops on a conflict)
@@ -279,7 +279,7 @@ class Orchestrator:
             )
             self._say(f"plan: {len(todo)} to upload, {len(present)} already on {registry}")
 
-            use_attestations = self._attestations_wanted(request, source)
+            use_attestations = prepared.attestations if prepared is not None else self._attestations_wanted(request, source)
             # Upload 2.0 only when asked for (--upload-api): nothing new goes to PyPI.
             upload_api = None
             if todo:
@@ -293,7 +293,10 @@ class Orchestrator:
                 )
 
             # attest only what still has to be uploaded
-            if use_attestations and todo:
+            if prepared is not None and use_attestations:
+                # Signed once for every index (trustpub.multi): the same bundles everywhere.
+                attested = {d.filename: prepared.attested[d.filename] for d in todo if d.filename in prepared.attested}
+            elif use_attestations and todo:
                 attester = self._attester(request, source)
                 # Attestations name the sha256, so these files are hashed first, in parallel.
                 from trustpub.dists import ensure_hashes
@@ -369,7 +372,7 @@ class Orchestrator:
                     failures[name] = "the index answered as if stored, but does not list these bytes"
                     outcomes.pop(name, None)
                 raise
-            if use_attestations:
+            if use_attestations and prepared is None:
                 # The release provenance is written once per release: a re-run after a
                 # crash between the last upload and this step writes it then.
                 from trustpub.attest import default_provenance_dir, release_provenance_name
@@ -392,6 +395,28 @@ class Orchestrator:
         result.files = self._files(registry, dists, outcomes, attested, present=present)
         result.elapsed = time.monotonic() - started
         return result
+
+    # -- steps a multi-index release runs once, up front (trustpub.multi) -------------
+
+    def preflight(self, request: PublishRequest) -> list[Distribution]:
+        """Inspect and check the files (raises :class:`CheckFailed`); upload order."""
+        return self._preflight(request)
+
+    def credentials_for(self, request: PublishRequest, transport: Transport) -> CredentialSource:
+        """The credential source for ``request.registry`` (no network call yet)."""
+        return self._credentials(request, request.registry, transport)
+
+    def lookup_for(self, request: PublishRequest, transport: Transport, source: CredentialSource) -> ExistingFiles:
+        """The reader of what ``request.registry`` already holds."""
+        return self._lookup(request, transport, source)
+
+    def attestations_wanted(self, request: PublishRequest, source: CredentialSource) -> bool:
+        """Whether this index gets attestations with these credentials (may raise)."""
+        return self._attestations_wanted(request, source)
+
+    def attester_for(self, request: PublishRequest, source: CredentialSource) -> Attester:
+        """The release's signer for the CI identity behind ``source``."""
+        return self._attester(request, source)
 
     # -- steps -------------------------------------------------------------------------
 
@@ -479,6 +504,11 @@ class Orchestrator:
             )
         # Not hashed here: a file the index does not have is hashed while it streams.
         dists = inspect_many(files, hashes=False)
+        if request.targets is not None:
+            # A declared release: the files are its, with the declared sha256 (hashed here, once).
+            from trustpub.artifacts import check_declared
+
+            check_declared(request.distribution or "", request.version or "", request.targets, dists)
         report: CheckReport = check_distributions(dists)
         if report.errors:
             for finding in report.errors:
@@ -499,12 +529,15 @@ class Orchestrator:
         from trustpub.upload.recording import RecordingUploader
 
         registry = request.registry
-        uploader = self._uploader or RecordingUploader()
+        # Sends nothing; answers each file with the URL the index would give it.
+        uploader = self._uploader or RecordingUploader(url_for=lambda _: registry.project_url(project, version))
         statements: list[bytes] = []
         if request.attestations is not False:
             from trustpub.attest import unsigned_statements
 
-            statements = unsigned_statements(dists, slsa=request.slsa, builder_id=request.builder_id)
+            # The CI's variables are all a dry run knows of the run (its URL is the invocation id).
+            statements = unsigned_statements(dists, slsa=request.slsa, builder_id=request.builder_id,
+                                             ci_context=os.environ if request.env is None else request.env)
         files: list[PublishedFile] = []
         for dist in dists:
             upload = uploader.upload(
@@ -514,7 +547,7 @@ class Orchestrator:
             files.append(
                 PublishedFile(
                     dist.filename, dist.filetype, dist.size, dist.sha256, upload.outcome,
-                    registry.project_url(project, version),
+                    upload.url or registry.project_url(project, version),
                     registry.integrity_url(project, version, dist.filename) if request.attestations is not False else None,
                     message=upload.message,
                 )
@@ -557,13 +590,23 @@ class Orchestrator:
         return resolve_credentials(
             registry, method=request.credentials, repository=request.repository, env=request.env, transport=transport,
             url_userinfo=request.url_credentials, url_source=request.url_credentials_source,
-            keyring_provider=request.keyring_provider,
+            keyring_provider=request.keyring_provider, provider=request.identity,
         )
 
     def _attestations_wanted(self, request: PublishRequest, source: CredentialSource) -> bool:
         from trustpub.credentials import CredentialKind
 
         trusted = source.kind is CredentialKind.TRUSTED_PUBLISHING
+        if trusted and request.attestations is not False:
+            # ActiveState, self-managed GitLab: PyPI refuses their attestations (trustpub.attestability).
+            from trustpub.attestability import unattestable
+
+            refusal = unattestable(getattr(source, "provider", None))
+            if refusal is not None:
+                if request.attestations:
+                    raise refusal.error()
+                _logger.warning("%s", refusal.notice())
+                return False
         if request.attestations is None:
             return trusted
         if request.attestations and not trusted and request.registry.kind.value in ("pypi", "testpypi"):
@@ -590,7 +633,7 @@ class Orchestrator:
             source.preflight(also=("sigstore",))
             provider = source.provider
         else:
-            provider = detect_ci(request.env).require_provider()
+            provider = request.identity or detect_ci(request.env).require_provider()
         env = os.environ if request.env is None else request.env
         trust = load_trust_config(request.sigstore, env=env)
         first = provider.fetch("sigstore")
@@ -611,31 +654,8 @@ class Orchestrator:
         self, dists: Sequence[Distribution], lookup: ExistingFiles, outcomes: Mapping[str, UploadResult],
         present: Mapping[str, str],
     ) -> None:
-        """Every file is on the index with our sha256, asking the index only what it has not said.
-
-        Files listed with our sha256 at plan time, and uploads the index confirmed (an
-        empty 2xx to a form carrying the sha256 of exactly the bytes sent, which PyPI
-        checks; or a listing after a failure) need no second look. Only the rest are
-        looked up, in one listing: on some indexes (pypiserver) a listing hashes every
-        file of the project again, which for large files costs more than the upload.
-        """
-        unconfirmed = [
-            d for d in dists
-            if d.filename not in present and not (d.filename in outcomes and outcomes[d.filename].confirmed)
-        ]
-        if not unconfirmed:
-            self._say(f"verified: the index confirmed our sha256 for all {len(dists)} file(s)")
-            return
-        listed = lookup.files(dists[0].filename.split("-", 1)[0], refresh=True)
-        wrong = [d.filename for d in unconfirmed if listed.get(d.filename, "").lower() != d.sha256]
-        if wrong:
-            error = VerificationFailed(
-                f"after the upload the index does not list our sha256 for: {', '.join(wrong)}",
-                hint="look at the project page; re-run the same command to complete the release",
-            )
-            error.filenames = tuple(wrong)
-            raise error
-        self._say(f"verified: the index lists all {len(dists)} file(s) with our sha256")
+        """Every file is on the index with our sha256 (:func:`trustpub.upload.verify.verify_uploaded`)."""
+        self._say(verify_uploaded(dists, lookup, outcomes, present))
 
     def _files(
         self, registry: Registry, dists: Sequence[Distribution], outcomes: Mapping[str, UploadResult],
@@ -683,16 +703,10 @@ class PublishFailed(TrustpubError):
 
 
 def _release_identity(dists: Sequence[Distribution]) -> tuple[str, str]:
-    from packaging.metadata import parse_email
+    from trustpub.release import Release  # the one place name and version are read
 
-    for dist in dists:
-        if dist.metadata:
-            raw, _ = parse_email(dist.metadata)
-            name, version = raw.get("name"), raw.get("version")
-            if isinstance(name, str) and isinstance(version, str):
-                return name, version
-    parts = dists[0].filename.split("-")
-    return parts[0], parts[1] if len(parts) > 1 else ""
+    release = Release.of(dists)
+    return release.name, release.version
 
 
 def _describe_source(source: CredentialSource) -> str:

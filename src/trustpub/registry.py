@@ -38,14 +38,57 @@ __all__ = [
 
 
 class RegistryKind(enum.Enum):
-    """The two public indexes trustpub knows by name, and everything else."""
+    """The two public indexes trustpub knows by name, any other index, and the fallback.
+
+    Each kind has a :attr:`label`, an :attr:`upload_url`, a :attr:`simple_url` and an
+    :attr:`oidc_audience`. PyPI and TestPyPI know all four; ``custom`` knows only its
+    label (the URLs are the index's own, on its :class:`Registry`, and the audience is
+    asked from the index). ``unknown`` is what :meth:`of` gives for a name trustpub does
+    not know: no URL, no audience, and a request naming it is refused
+    (:class:`~trustpub.request_errors.UnknownRegistry`), never sent anywhere.
+    """
 
     PYPI = "pypi"
     TESTPYPI = "testpypi"
     CUSTOM = "custom"
+    UNKNOWN = "unknown"
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def of(cls, value: str) -> RegistryKind:
+        """The kind named ``value`` (any case); :attr:`UNKNOWN` for any other name."""
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def label(self) -> str:
+        """How messages name the kind: ``PyPI``, ``TestPyPI``, ``custom index``, ``unknown``."""
+        return {"pypi": "PyPI", "testpypi": "TestPyPI", "custom": "custom index"}.get(self.value, "unknown")
+
+    @property
+    def upload_url(self) -> str | None:
+        """The legacy upload endpoint of PyPI or TestPyPI; None for the others."""
+        known = _KNOWN.get(self)
+        return known[0] if known else None
+
+    @property
+    def simple_url(self) -> str | None:
+        """The root of the simple API (PEP 503/691) of PyPI or TestPyPI; None for the others."""
+        known = _KNOWN.get(self)
+        return f"{known[1]}/simple/" if known else None
+
+    @property
+    def oidc_audience(self) -> str | None:
+        """The audience PyPI (``pypi``) or TestPyPI (``testpypi``) wants in OIDC tokens.
+
+        None for a custom index, which names its own at ``/_/oidc/audience``, and for
+        ``unknown``.
+        """
+        return self.value if self in _KNOWN else None
 
 
 #: The public indexes' upload endpoints: the only place in the client that spells them.
@@ -124,6 +167,20 @@ class Registry:
     kind: RegistryKind
     upload_url: str
     web_url: str
+    #: What an ``unknown`` registry was asked for (for its error message); empty otherwise.
+    requested: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        """``pypi``, ``testpypi``, the upload URL of a custom index, or the unknown name."""
+        if self.kind is RegistryKind.UNKNOWN:
+            return self.requested or "unknown"
+        return str(self)
+
+    @property
+    def oidc_audience(self) -> str | None:
+        """The audience of OIDC tokens for this index when known without asking (PyPI, TestPyPI)."""
+        return self.kind.oidc_audience
 
     @classmethod
     def parse(cls, value: str) -> Registry:
@@ -133,6 +190,24 @@ class Registry:
         to get it.
         """
         return cls.parse_with_userinfo(value)[0]
+
+    @classmethod
+    def lookup(cls, value: str) -> Registry:
+        """Like :meth:`parse`, but a name or URL trustpub does not know gives :meth:`unknown`.
+
+        For the library's requests (:meth:`trustpub.request.PublishRequest.from_targets`):
+        the request is built whatever the name, and :meth:`~trustpub.request.PublishRequest.validate`
+        refuses it with its own error.
+        """
+        try:
+            return cls.parse(value)
+        except ConfigurationError:
+            return cls.unknown(_shown(value))
+
+    @classmethod
+    def unknown(cls, name: str = "unknown") -> Registry:
+        """The fallback registry: kind ``unknown``, no URL; ``name`` is what was asked for."""
+        return cls(RegistryKind.UNKNOWN, "", "", requested=name)
 
     @classmethod
     def parse_with_userinfo(cls, value: str) -> tuple[Registry, UrlUserinfo | None]:

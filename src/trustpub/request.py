@@ -9,16 +9,22 @@ costs nothing. A dry run validates without an OIDC provider::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from trustpub.artifacts import Target, validate_targets
 from trustpub.auth import METHODS as CREDENTIAL_METHODS
 from trustpub.errors import ConfigurationError
-from trustpub.registry import Registry, UrlUserinfo, split_userinfo
+from trustpub.registry import Registry, RegistryKind, UrlUserinfo, split_userinfo
+from trustpub.request_errors import MissingIdentityProvider, UnknownRegistry
 
-__all__ = ["CREDENTIAL_METHODS", "UPLOADERS", "PublishRequest"]
+if TYPE_CHECKING:
+    from trustpub.oidc import OIDCProvider
+
+__all__ = ["CREDENTIAL_METHODS", "UPLOADERS", "PublishRequest", "Target"]
 
 UPLOADERS = ("native", "uv")
 MAX_JOBS = 32
@@ -72,9 +78,57 @@ class PublishRequest:
     #: ``--session URL|ID``: publish (or with ``cancel_session`` cancel) a stage left earlier.
     session: str | None = None
     cancel_session: bool = False
+    #: Explicit targets (:meth:`from_targets`): the release a build tool declares. ``None``:
+    #: the files are found under ``paths``, as on the command line.
+    targets: tuple[Target, ...] | None = None
+    distribution: str | None = None
+    version: str | None = None
+    #: The OIDC identity that mints the upload token and signs attestations; ``None``:
+    #: detected from the CI environment (``env``), as on the command line.
+    identity: OIDCProvider | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_targets(
+        cls,
+        distribution: str,
+        version: str,
+        targets: Iterable[Target],
+        *,
+        registry: Registry | RegistryKind | str = "pypi",
+        identity: OIDCProvider | None = None,
+        dry_run: bool = False,
+        credentials: str = "trusted-publishing",
+        **options: Any,
+    ) -> PublishRequest:
+        """A release as a build tool knows it: name, version and its artifacts with their digests.
+
+        ``registry`` is a :class:`Registry`, a kind, ``pypi``/``testpypi`` or an upload URL;
+        a name trustpub does not know becomes :meth:`Registry.unknown`, which
+        :meth:`validate` refuses. ``credentials`` defaults to trusted publishing, which
+        needs ``identity`` unless ``dry_run``. ``options`` are the other fields.
+        Nothing is checked here: :meth:`validate` (and so ``trustpub.publish``) does it.
+        """
+        if isinstance(registry, RegistryKind):
+            reg = Registry.lookup(registry.value) if registry is not RegistryKind.CUSTOM else Registry.unknown("custom")
+        elif isinstance(registry, str):
+            reg = Registry.lookup(registry)
+        else:
+            reg = registry
+        listed = tuple(targets)
+        return cls(
+            paths=tuple(Path(t.path) for t in listed), registry=reg, dry_run=dry_run, credentials=credentials,
+            targets=listed, distribution=distribution, version=version, identity=identity, **options,
+        )
 
     def validate(self) -> None:
         """Raise :class:`ConfigurationError` for anything that cannot work, before any I/O but stat."""
+        if self.registry.kind is RegistryKind.UNKNOWN:
+            raise UnknownRegistry(self.registry.name)
+        if self.targets is not None:
+            # Each refusal of an explicit release is its own class (trustpub.request_errors).
+            validate_targets(self.distribution, self.version, self.targets)
+            if not self.dry_run and self.credentials == "trusted-publishing" and self.identity is None:
+                raise MissingIdentityProvider()
         if self.session is None:  # --session publishes what the index already holds
             if not self.paths:
                 raise ConfigurationError("nothing to publish: no paths given", hint="pass dist/ or the files to upload")

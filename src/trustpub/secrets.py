@@ -23,12 +23,13 @@ design, and only to the runner.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 __all__ = [
@@ -211,15 +212,22 @@ def uninstall_log_redaction() -> None:
 _mask_on_stderr = False
 
 
-def mask_on_stderr(enabled: bool = True) -> None:
-    """Send ``::add-mask::`` lines to stderr instead of stdout.
+@contextlib.contextmanager
+def mask_on_stderr(enabled: bool = True) -> Iterator[None]:
+    """Within the block, send ``::add-mask::`` lines to stderr instead of stdout.
 
     ``--json`` keeps stdout for its one JSON document; the runner reads workflow
     commands from stderr too. The stream is looked up when a line is written, never
-    kept, so a replaced ``sys.stderr`` (a test's capture, a closed pipe) is never used.
+    kept, so a replaced ``sys.stderr`` (a test's capture, a closed pipe) is never used;
+    and the setting ends with the block, so a library caller's later output is its own.
     """
     global _mask_on_stderr
+    previous = _mask_on_stderr
     _mask_on_stderr = enabled
+    try:
+        yield
+    finally:
+        _mask_on_stderr = previous
 
 
 def mask_in_ci(

@@ -11,7 +11,7 @@ import pytest
 from tests.distfactory import make_wheel
 from tests.identity import clear_ci_env
 from trustpub.cli import main
-from trustpub.commands.doctor import PLACEHOLDER_PROJECT, diagnose_publishing, find_project
+from trustpub.diagnosis import PLACEHOLDER_PROJECT, diagnose_publishing, find_project
 from trustpub.local.index import LocalIndex
 from trustpub.local.issuer import (
     GitHubIdentity,

@@ -51,6 +51,7 @@ from trustpub.attest._inspect import InspectedAttestation, inspect_document
 from trustpub.attest._signing import SigningError
 from trustpub.attest._statements import (
     DEFAULT_BUILDER_ID,
+    DEFAULT_INVOCATION_ID,
     PUBLISH_V1,
     SLSA_PROVENANCE_V1,
     STATEMENT_V1,
@@ -74,6 +75,7 @@ from trustpub.attest._verify import (
 
 __all__ = [
     "DEFAULT_BUILDER_ID",
+    "DEFAULT_INVOCATION_ID",
     "PUBLISH_V1",
     "SIGSTORE_ENV",
     "SLSA_PROVENANCE_V1",

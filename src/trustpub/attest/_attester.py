@@ -285,7 +285,7 @@ class Attester:
             )
         return results
 
-    def release_provenance(self, dists: Sequence[DistLike], *, out_dir: Path) -> Path:
+    def release_provenance(self, dists: Sequence[DistLike], *, out_dir: Path, indexes: Sequence[str] = ()) -> Path:
         """Sign the release provenance (all files, one statement), verify it, write the bundle.
 
         Returns the path of ``<name>-<version>.provenance.sigstore.json`` in ``out_dir``.
@@ -300,7 +300,8 @@ class Attester:
         context = self._ci()
         subjects = [Subject(d.filename, d.sha256) for d in dists]
         try:
-            statement = release_statement(subjects, context, finished_on=self._clock(), builder_id=self.builder_id)
+            statement = release_statement(subjects, context, finished_on=self._clock(), builder_id=self.builder_id,
+                                          indexes=indexes)
         except ValueError as exc:
             raise AttestationFailed(f"release provenance: {exc}") from None
         payload = encode_statement(statement)

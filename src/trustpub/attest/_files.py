@@ -122,25 +122,13 @@ def default_provenance_dir(
 
 def release_provenance_name(filenames: Iterable[str]) -> str:
     """``<name>-<version>.provenance.sigstore.json`` for one project version, else ``release...``."""
-    from packaging.utils import (
-        InvalidSdistFilename,
-        InvalidWheelFilename,
-        canonicalize_name,
-        parse_sdist_filename,
-        parse_wheel_filename,
-    )
+    from trustpub.release import single_release
 
-    releases: set[tuple[str, str]] = set()
-    for filename in filenames:
-        try:
-            parsed = parse_wheel_filename(filename) if filename.endswith(".whl") else parse_sdist_filename(filename)
-        except (InvalidWheelFilename, InvalidSdistFilename):
-            return "release" + RELEASE_PROVENANCE_SUFFIX
-        releases.add((canonicalize_name(parsed[0]).replace("-", "_"), str(parsed[1])))
-    if len(releases) == 1:
-        name, version = releases.pop()
-        return f"{name}-{version}{RELEASE_PROVENANCE_SUFFIX}"
-    return "release" + RELEASE_PROVENANCE_SUFFIX
+    release = single_release(filenames)
+    if release is None:
+        return "release" + RELEASE_PROVENANCE_SUFFIX
+    name, version = release.key
+    return f"{name}-{version}{RELEASE_PROVENANCE_SUFFIX}"
 
 
 def write_atomic(path: Path, data: bytes) -> None:

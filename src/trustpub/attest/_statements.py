@@ -33,12 +33,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
     "DEFAULT_BUILDER_ID",
+    "DEFAULT_INVOCATION_ID",
     "GITHUB_BUILD_TYPE",
     "PUBLISH_V1",
     "SLSA_PROVENANCE_V1",
@@ -61,6 +62,10 @@ SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 #: ``runDetails.builder.id`` when nothing better is known (no CI context, no
 #: ``builder_id``): the origin document's fallback builder identity.
 DEFAULT_BUILDER_ID = "https://github.com/trustpub/trustpub/builder@v1"
+
+#: The release provenance's ``runDetails.metadata.invocationId`` outside CI (no run URL
+#: known): the origin document's ``"auto"``. In CI it is the run's URL.
+DEFAULT_INVOCATION_ID = "auto"
 
 #: The build type GitHub's own provenance (actions/attest-build-provenance) uses, so
 #: tools that understand GitHub workflow provenance read ours the same way.
@@ -383,7 +388,20 @@ def release_statement(
     *,
     finished_on: float | datetime,
     builder_id: str | None = None,
+    indexes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The release provenance: every file a subject (sorted), one SLSA v1 predicate."""
+    """The release provenance: every file a subject (sorted), one SLSA v1 predicate.
+
+    ``runDetails.metadata``: ``invocationId`` is the CI run's URL, else
+    :data:`DEFAULT_INVOCATION_ID`; ``finishedOn`` is ``finished_on`` in UTC (RFC 3339).
+
+    ``indexes`` are the upload URLs of a release sent to several indexes
+    (``--to A,B``), recorded in order as the external parameter ``indexes``: the
+    publisher chose them, and one signed document then says where the files went.
+    """
+    if not context.invocation_id:
+        context = replace(context, invocation_id=DEFAULT_INVOCATION_ID)
     predicate = _slsa_predicate(context, _builder(context, builder_id), rfc3339(finished_on))
+    if indexes:
+        predicate["buildDefinition"]["externalParameters"]["indexes"] = list(indexes)
     return build_statement(subjects, SLSA_PROVENANCE_V1, predicate)

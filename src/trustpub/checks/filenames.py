@@ -28,11 +28,11 @@ _NAME_HELP = "https://packaging.python.org/specifications/binary-distribution-fo
 
 @file_rule("file-regular", "an entry named like a distribution is a regular file (not a folder, FIFO or dangling link)")
 def regular_file(ctx: FileContext) -> Iterator[Finding]:
-    from trustpub.checks import _not_regular_message
+    from trustpub.discovery import not_regular_message
 
     if ctx.dist.not_regular is not None:
         yield error(
-            _not_regular_message(ctx.dist.not_regular),
+            not_regular_message(ctx.dist.not_regular),
             "remove the entry or rebuild the distributions (python -m build)",
         )
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from trustpub.checks import check_paths
+from trustpub import api
 from trustpub.errors import ConfigurationError
 from trustpub.text import printable
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     paths = args.paths or ["dist"]
     if not args.paths and not os.path.isdir("dist"):
         raise ConfigurationError("no PATHS given and there is no dist/ folder here", hint="pass the files or folders to check")
-    report = check_paths(paths)
+    report = api.check(paths)
     if not report.files:
         raise ConfigurationError(
             f"no distributions found in {', '.join(map(str, paths))}",

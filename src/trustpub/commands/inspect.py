@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-from trustpub.errors import ConfigurationError
 from trustpub.text import printable
 
 __all__ = ["render_text", "run"]
@@ -55,34 +53,15 @@ def render_text(item: Any) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustpub.attest import inspect_document
+    from trustpub import api
 
-    if not args.files:
-        raise ConfigurationError("name at least one attestation file", hint="trustpub inspect dist/*.attestation")
-    found: list[Any] = []
-    failures: list[tuple[str, str]] = []
-    for raw in args.files:
-        path = Path(raw)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            failures.append((raw, f"cannot read it: {exc.strerror}"))
-            continue
-        try:
-            found.extend(inspect_document(data, raw))
-        except ValueError as exc:
-            failures.append((raw, str(exc)))
+    report = api.inspect(list(args.files))
     if args.json:
-        document = {
-            "ok": not failures,
-            "attestations": [item.to_json() for item in found],
-            "errors": [{"file": name, "reason": reason} for name, reason in failures],
-        }
-        print(json.dumps(document, indent=2, sort_keys=True))
+        print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
-        for item in found:
+        for item in report.attestations:
             # Subjects, identities and paths are what the file says: each line escaped.
             print("\n".join(printable(line) for line in render_text(item)), file=sys.stderr)
-    for name, reason in failures:
+    for name, reason in report.errors:
         print(printable(f"{name}: cannot inspect: {reason}"), file=sys.stderr)
-    return 1 if failures else 0
+    return 0 if report.ok else 1

@@ -9,25 +9,40 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from trustpub import api
 from trustpub.errors import TrustpubError
-from trustpub.orchestrator import Orchestrator, PublishResult
+from trustpub.orchestrator import PublishResult
 from trustpub.request import PublishRequest
 
+if TYPE_CHECKING:
+    from trustpub.target_list import IndexTarget
 
-def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> PublishRequest:
-    """The request ``trustpub publish`` was asked for; the index is chosen by :func:`resolve_target`.
 
-    Reads ``.pypirc`` only to learn the URL of ``--repository``/``TWINE_REPOSITORY``;
-    credentials are chosen later, for that index only.
-    """
-    from trustpub.keyring_lookup import keyring_provider
-    from trustpub.target import resolve_target
+def build_targets(args: argparse.Namespace, *, env: Mapping[str, str] | None = None) -> list[IndexTarget]:
+    """Every index of ``--to`` (a list: ``--to testpypi,pypi``), in order; one without a list."""
+    from trustpub.target_list import resolve_targets
 
-    target = resolve_target(
+    return resolve_targets(
         to=getattr(args, "to", None), testpypi=bool(getattr(args, "testpypi", False)),
         repository=args.repository, env=env,
     )
+
+
+def build_request(
+    args: argparse.Namespace, *, env: Mapping[str, str] | None = None, targets: list[IndexTarget] | None = None
+) -> PublishRequest:
+    """The request ``trustpub publish`` was asked for; the index is chosen by :func:`resolve_target`.
+
+    Reads ``.pypirc`` only to learn the URL of ``--repository``/``TWINE_REPOSITORY``;
+    credentials are chosen later, for that index only. With several ``--to`` indexes
+    this is the request of the first; :func:`trustpub.multi.publish_many` derives the others.
+    """
+    from trustpub.keyring_lookup import keyring_provider
+
+    first = (targets or build_targets(args, env=env))[0]
+    target = first.target
     paths = tuple(Path(p) for p in (args.paths or ["dist"]))
     return PublishRequest(
         paths=paths,
@@ -37,7 +52,7 @@ def build_request(args: argparse.Namespace, *, env: Mapping[str, str] | None = N
         keyring_provider=keyring_provider(getattr(args, "keyring_provider", None), env),
         dry_run=args.dry_run,
         credentials=args.credentials,
-        repository=args.repository,
+        repository=args.repository or first.repository,
         sigstore=args.sigstore,
         attestations=args.attestations,
         slsa=args.slsa,
@@ -78,14 +93,20 @@ def execute(
     request: PublishRequest, output: OutputOptions, *, env: Mapping[str, str] | None = None
 ) -> tuple[int, PublishResult | None]:
     """Run the orchestrator and print every report; returns (exit code, result)."""
+    from trustpub.secrets import mask_on_stderr
+
+    with mask_on_stderr(output.json):
+        return _execute(request, output, env=env)
+
+
+def _execute(
+    request: PublishRequest, output: OutputOptions, *, env: Mapping[str, str] | None = None
+) -> tuple[int, PublishResult | None]:
     from trustpub.report import annotate, render_text, write_ci_summary, write_refusal_summary
     from trustpub.text import printable, printable_lines
 
     environ = os.environ if env is None else env
     quiet = output.quiet
-    from trustpub.secrets import mask_on_stderr
-
-    mask_on_stderr(output.json)
 
     def say(line: str) -> None:
         if not quiet:
@@ -98,14 +119,14 @@ def execute(
         from trustpub.upload.progress import progress_for
 
         progress = None if request.dry_run else progress_for(quiet=quiet)
-        result = Orchestrator(say=say, progress=progress).publish(request)
+        result = api.publish(request, say=say, progress=progress)
     except TrustpubError as exc:
         result = getattr(exc, "result", None)
         findings = getattr(exc, "findings", ())
         if quiet:  # -q still shows the errors (say() showed them otherwise)
             for finding in findings:
                 print(finding.line(), file=sys.stderr)
-        print(f"trustpub: error: {printable_lines(str(exc))}", file=sys.stderr)
+        print(f"trustpub: error: {printable_lines(exc.with_docs_link())}", file=sys.stderr)
         annotate(exc.message, env=environ, stream=sys.stdout if not output.json else sys.stderr)
         if result is None:
             write_refusal_summary(str(exc), findings, env=environ)
@@ -124,6 +145,13 @@ def execute(
 
 
 def run(args: argparse.Namespace) -> int:
-    request = build_request(args)
+    targets = build_targets(args)
+    if len(targets) > 1:
+        from trustpub.commands.publish_many import execute_many
+
+        output = OutputOptions.from_args(args)
+        code, _ = execute_many(build_request(args, targets=targets), targets, json_output=output.json, quiet=output.quiet)
+        return code
+    request = build_request(args, targets=targets)
     code, _ = execute(request, OutputOptions.from_args(args))
     return code

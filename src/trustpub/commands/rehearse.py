@@ -34,20 +34,15 @@ if TYPE_CHECKING:
 
 
 def _project_of(paths: list[Path]) -> str:
-    from trustpub.checks import collect_paths
+    from trustpub.discovery import collect_paths
     from trustpub.dists import inspect
 
     files, _ = collect_paths(paths)
     if not files:
         raise ConfigurationError(f"no distributions found in {', '.join(map(str, paths))}", hint="build them first (python -m build)")
-    meta = inspect(files[0]).metadata
-    if meta:
-        from packaging.metadata import parse_email
+    from trustpub.release import Release
 
-        name = parse_email(meta)[0].get("name")
-        if isinstance(name, str):
-            return name
-    return files[0].name.split("-", 1)[0]
+    return Release.of([inspect(files[0])]).name
 
 
 def _kept_dir(args: argparse.Namespace, project: str) -> tuple[Path, Path]:

@@ -108,6 +108,12 @@ class TokenExchange:
         self._cache: dict[str, _KeySet] = {}
         self._lock = threading.Lock()
 
+    def add_issuer(self, issuer: str, jwks_url: str) -> None:
+        """Fetch ``issuer``'s keys from ``jwks_url`` (a self-managed GitLab, say)."""
+        with self._lock:
+            self._jwks_urls[issuer] = jwks_url
+            self._cache.pop(issuer, None)
+
     def verify(self, body: bytes) -> tuple[dict[str, Any], str, str]:
         """Checks 1-5 of the mint endpoint; returns (claims, issuer, service name)."""
         try:

@@ -36,6 +36,7 @@ __all__ = [
     "GITLAB_ISSUER",
     "GOOGLE_ISSUER",
     "ISSUER_SERVICE_NAMES",
+    "ActiveStatePublisher",
     "GitHubPublisher",
     "GitLabPublisher",
     "GooglePublisher",
@@ -267,7 +268,48 @@ class GooglePublisher:
             raise _check_failed("sub", optional=True)
 
 
-Publisher = Union[GitHubPublisher, GitLabPublisher, GooglePublisher]  # noqa: UP007
+@dataclass(frozen=True)
+class ActiveStatePublisher:
+    """An ActiveState Platform project (organization, project, the actor who set it up).
+
+    PyPI accepts its tokens for publishing but never its attestations: it has no
+    attestation identity (:meth:`attestation_identity` is None).
+    """
+
+    organization: str
+    activestate_project_name: str
+    actor_id: str
+    actor: str = ""
+    projects: tuple[str, ...] = field(default=(), compare=False)
+
+    kind: ClassVar[str] = "ActiveState"
+    issuer: ClassVar[str] = ACTIVESTATE_ISSUER
+
+    @property
+    def id(self) -> str:
+        return f"activestate:{self.organization}:{self.activestate_project_name}:{self.actor_id}"
+
+    def attestation_identity(self) -> None:
+        return None
+
+    def verify_claims(self, claims: Mapping[str, Any], jti_seen: Callable[[str], bool]) -> None:
+        _missing(claims, ("sub", "organization", "project", "actor_id", "builder"))
+        parts = str(claims["sub"]).split(":")
+        if len(parts) < 4 or parts[0] != "org" or parts[2] != "project":
+            raise InvalidPublisher("Invalid ActiveState sub claim")
+        if (parts[1], parts[3]) != (self.organization, self.activestate_project_name):
+            raise _check_failed("sub")
+        if claims["organization"] != self.organization:
+            raise _check_failed("organization")
+        if claims["project"] != self.activestate_project_name:
+            raise _check_failed("project")
+        if claims["actor_id"] != self.actor_id:
+            raise _check_failed("actor_id")
+        if claims["builder"] != "pypi-publisher":
+            raise _check_failed("builder")
+
+
+Publisher = Union[GitHubPublisher, GitLabPublisher, GooglePublisher, ActiveStatePublisher]  # noqa: UP007
 
 
 def _most_specific(candidates: list[Publisher], want: str | None, attribute: str) -> Publisher:
@@ -309,8 +351,18 @@ def _lookup(
         ]
         sub = claims.get("sub")
         return _most_specific(list(google), str(sub) if sub else None, "sub")
+    if service == "activestate":
+        _missing(claims, ("organization", "project", "actor_id"))
+        for p in publishers:
+            if (
+                isinstance(p, ActiveStatePublisher)
+                and p.organization == claims["organization"]
+                and p.activestate_project_name == claims["project"]
+                and p.actor_id == claims["actor_id"]
+            ):
+                return p
+        raise InvalidPublisher("Publisher with matching claims was not found")
     if service != "gitlab":
-        # ActiveState and the rest: the local index configures no such publishers.
         raise InvalidPublisher("Publisher with matching claims was not found")
     # GitLab, on gitlab.com or an organization's self-managed instance.
     _missing(claims, ("project_path", "ci_config_ref_uri"))
@@ -369,4 +421,6 @@ def publisher_from_json(data: Mapping[str, Any]) -> Publisher:
         return GitLabPublisher(**fields)
     if kind == "Google":
         return GooglePublisher(**fields)
+    if kind == "ActiveState":
+        return ActiveStatePublisher(**fields)
     raise ValueError(f"unknown publisher kind {kind!r}")

@@ -23,6 +23,7 @@ import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from trustpub.local._http import Response
 
@@ -199,3 +200,13 @@ def _html_detail(message: str) -> str:
     # Pyramid escapes the detail and writes non-ASCII as numeric character references.
     escaped = html.escape(message, quote=True)
     return escaped.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON answer as Pyramid's renderer writes it (``json.dumps``, default separators)."""
+    return Response(status, json.dumps(data).encode(), "application/json", dict(headers or {}))
+
+
+def not_found() -> Response:
+    """Warehouse's plain 404."""
+    return Response(404, b"404 Not Found\n", "text/plain; charset=utf-8")

@@ -40,10 +40,14 @@ from trustpub.local import _archives, _validate
 from trustpub.local._forms import FilePart, Form
 from trustpub.local._responses import UploadError
 from trustpub.local._storage import FileRecord, ProjectRecord, ReleaseRecord
+from trustpub.local._upload_rules import (
+    RELEASE_UPLOAD_WINDOW,  # the legacy rule, for staged files too
+)
 from trustpub.local._validate import UploadFields, help_url
 
 if TYPE_CHECKING:
-    from trustpub.local.index import LocalIndex, _Identity
+    from trustpub.local._upload_auth import Identity
+    from trustpub.local.index import LocalIndex
 
 __all__ = [
     "Received",
@@ -60,8 +64,6 @@ _logger = logging.getLogger(__name__)
 
 #: Most bytes read from a METADATA or PKG-INFO member (the index's own bound).
 _MAX_METADATA = 16 * 1024 * 1024
-#: Release window of the legacy API: the same rule for staged files.
-_RELEASE_UPLOAD_WINDOW = 14 * 24 * 60 * 60
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def check_file(
     received: Received,
     declared: Mapping[str, str],
     attestations: str | None,
-    identity: _Identity | None,
+    identity: Identity | None,
 ) -> StagedFile:
     """Every per-file rule of the legacy upload, on a file received through a session.
 
@@ -280,7 +282,7 @@ def conflicts(
             staged_sdists += 1
             if published_sdist or staged_sdists > 1:
                 found.append((item.filename, 400, "Only one sdist may be uploaded per release."))
-    if release is not None and staged and time.time() - release.created > _RELEASE_UPLOAD_WINDOW:
+    if release is not None and staged and time.time() - release.created > RELEASE_UPLOAD_WINDOW:
         found.append((staged[0].filename, 400, "Uploading new files to releases older than 14 days is not allowed."))
     return found
 

@@ -1,9 +1,10 @@
-"""A local OIDC issuer that mints GitHub-, GitLab- and Google-shaped identity tokens.
+"""A local OIDC issuer that mints GitHub-, GitLab-, Google- and ActiveState-shaped tokens.
 
 Tests and ``trustpub rehearse`` need CI identity tokens without a CI: this issuer
 mints them with the claims a real GitHub Actions runner, GitLab job or Google service
 account puts in, signed with an RS256 key generated per instance. The tokens carry the
-REAL issuer strings as ``iss`` (:data:`GITHUB_ISSUER` and friends), so the real
+REAL issuer strings as ``iss`` (:data:`GITHUB_ISSUER` and friends; a self-managed
+GitLab host's URL for ``GitLabIdentity(host=...)``), so the real
 pypi-attestations publisher policies and PyPI's claim rules apply to them unchanged;
 only the local services (the local Sigstore's Fulcio, the local index) trust the local
 key, which they get from :meth:`OIDCIssuer.jwks` or over HTTP from :attr:`jwks_url`.
@@ -45,7 +46,7 @@ import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -60,7 +61,9 @@ from trustpub.local._http import (
     error_response,
     json_response,
 )
+from trustpub.local._identities import ActiveStateIdentity, GitHubIdentity, GitLabIdentity
 from trustpub.local._issuers import (
+    ACTIVESTATE_ISSUER,
     GITHUB_ISSUER,
     GITLAB_ISSUER,
     GOOGLE_ISSUER,
@@ -70,195 +73,17 @@ from trustpub.local._issuers import (
 )
 
 __all__ = [
+    "ACTIVESTATE_ISSUER",
     "GITHUB_ISSUER",
     "GITLAB_ISSUER",
     "GOOGLE_ISSUER",
+    "ActiveStateIdentity",
     "GitHubIdentity",
     "GitLabIdentity",
     "OIDCIssuer",
 ]
 
 _logger = logging.getLogger(__name__)
-
-
-_DEFAULT_SHA = "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b"
-
-
-def _ref_type(ref: str) -> str:
-    """GitHub's and GitLab's ``ref_type``: tags are ``tag``, everything else ``branch``."""
-    return "tag" if ref.startswith("refs/tags/") else "branch"
-
-
-def _short_ref(ref: str) -> str:
-    for prefix in ("refs/tags/", "refs/heads/"):
-        if ref.startswith(prefix):
-            return ref[len(prefix) :]
-    return ref
-
-
-@dataclass
-class GitHubIdentity:
-    """The workflow run a GitHub Actions token describes.
-
-    ``None`` in a derived field means "compute it the way GitHub does":
-    ``job_workflow_ref`` and ``workflow_ref`` become
-    ``{repository}/.github/workflows/{workflow_file}@{ref}``, the ``*_sha`` fields
-    become ``sha`` and ``repository_owner`` the part of ``repository`` before ``/``.
-    Set ``job_workflow_ref`` alone to model a reusable workflow (PyPI checks the
-    callee, Sigstore certificates name the caller).
-    """
-
-    repository: str = "octo-org/demo"
-    repository_owner: str | None = None
-    repository_owner_id: str = "1234567"
-    repository_id: str = "7654321"
-    repository_visibility: str = "public"
-    workflow_file: str = "release.yml"
-    workflow: str = "Release"
-    ref: str = "refs/tags/v1.0.0"
-    sha: str = _DEFAULT_SHA
-    environment: str | None = "release"
-    event_name: str = "push"
-    job_workflow_ref: str | None = None
-    job_workflow_sha: str | None = None
-    workflow_ref: str | None = None
-    workflow_sha: str | None = None
-    run_id: str = "9876543210"
-    run_number: str = "42"
-    run_attempt: str = "1"
-    actor: str = "octocat"
-    actor_id: str = "583231"
-    runner_environment: str = "github-hosted"
-    ref_protected: bool = True
-    head_ref: str = ""
-    base_ref: str = ""
-
-    @property
-    def owner(self) -> str:
-        return self.repository_owner or self.repository.split("/", 1)[0]
-
-    @property
-    def subject(self) -> str:
-        """``sub`` as GitHub builds it (default subject template)."""
-        if self.environment:
-            return f"repo:{self.repository}:environment:{self.environment}"
-        if self.event_name in ("pull_request", "pull_request_target"):
-            return f"repo:{self.repository}:pull_request"
-        return f"repo:{self.repository}:ref:{self.ref}"
-
-    def claims(self) -> dict[str, Any]:
-        """The run's claims, without ``iss``/``aud`` and the time claims."""
-        workflow_path = f"{self.repository}/.github/workflows/{self.workflow_file}@{self.ref}"
-        claims: dict[str, Any] = {
-            "sub": self.subject,
-            "ref": self.ref,
-            "sha": self.sha,
-            "repository": self.repository,
-            "repository_owner": self.owner,
-            "repository_owner_id": self.repository_owner_id,
-            "repository_id": self.repository_id,
-            "repository_visibility": self.repository_visibility,
-            "actor": self.actor,
-            "actor_id": self.actor_id,
-            "workflow": self.workflow,
-            "workflow_ref": self.workflow_ref or workflow_path,
-            "workflow_sha": self.workflow_sha or self.sha,
-            "job_workflow_ref": self.job_workflow_ref or workflow_path,
-            "job_workflow_sha": self.job_workflow_sha or self.sha,
-            "head_ref": self.head_ref,
-            "base_ref": self.base_ref,
-            "event_name": self.event_name,
-            "ref_type": _ref_type(self.ref),
-            "ref_protected": "true" if self.ref_protected else "false",
-            "run_id": self.run_id,
-            "run_number": self.run_number,
-            "run_attempt": self.run_attempt,
-            "runner_environment": self.runner_environment,
-        }
-        if self.environment:
-            claims["environment"] = self.environment
-        return claims
-
-
-@dataclass
-class GitLabIdentity:
-    """The CI/CD job a GitLab token describes.
-
-    ``ref_path`` is the full ref (``refs/tags/v1.0.0``); ``ref`` and ``ref_type`` are
-    derived from it. ``ci_config_ref_uri`` is
-    ``{host}/{project_path}//{ci_config_path}@{ref_path}`` as GitLab builds it.
-    """
-
-    project_path: str = "octo-group/demo"
-    project_id: str = "4242"
-    namespace_path: str | None = None
-    namespace_id: str = "2121"
-    ci_config_path: str = ".gitlab-ci.yml"
-    ref_path: str = "refs/tags/v1.0.0"
-    sha: str = _DEFAULT_SHA
-    ci_config_sha: str | None = None
-    environment: str | None = None
-    pipeline_id: str = "1100"
-    pipeline_source: str = "push"
-    job_id: str = "5500"
-    user_id: str = "31"
-    user_login: str = "octo"
-    user_email: str = "octo@example.com"
-    user_access_level: str = "maintainer"
-    runner_id: int = 12345
-    runner_environment: str = "gitlab-hosted"
-    project_visibility: str = "public"
-    ref_protected: bool = True
-    host: str = "gitlab.com"
-
-    @property
-    def ref(self) -> str:
-        return _short_ref(self.ref_path)
-
-    @property
-    def ref_type(self) -> str:
-        return _ref_type(self.ref_path)
-
-    @property
-    def subject(self) -> str:
-        return f"project_path:{self.project_path}:ref_type:{self.ref_type}:ref:{self.ref}"
-
-    @property
-    def ci_config_ref_uri(self) -> str:
-        return f"{self.host}/{self.project_path}//{self.ci_config_path}@{self.ref_path}"
-
-    def claims(self) -> dict[str, Any]:
-        """The job's claims, without ``iss``/``aud`` and the time claims."""
-        claims: dict[str, Any] = {
-            "sub": self.subject,
-            "namespace_id": self.namespace_id,
-            "namespace_path": self.namespace_path or self.project_path.rsplit("/", 1)[0],
-            "project_id": self.project_id,
-            "project_path": self.project_path,
-            "user_id": self.user_id,
-            "user_login": self.user_login,
-            "user_email": self.user_email,
-            "user_access_level": self.user_access_level,
-            "pipeline_id": self.pipeline_id,
-            "pipeline_source": self.pipeline_source,
-            "job_id": self.job_id,
-            "ref": self.ref,
-            "ref_type": self.ref_type,
-            "ref_path": self.ref_path,
-            "ref_protected": "true" if self.ref_protected else "false",
-            "runner_id": self.runner_id,
-            "runner_environment": self.runner_environment,
-            "sha": self.sha,
-            "project_visibility": self.project_visibility,
-            "ci_config_ref_uri": self.ci_config_ref_uri,
-            "ci_config_sha": self.ci_config_sha or self.sha,
-        }
-        if self.environment:
-            claims["environment"] = self.environment
-            claims["environment_protected"] = "false"
-            claims["deployment_tier"] = "production"
-            claims["environment_action"] = "start"
-        return claims
 
 
 def _apply(claims: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -356,12 +181,35 @@ class OIDCIssuer(LocalService):
         lifetime: int = 300,
         **claims: Any,
     ) -> str:
-        """A GitLab CI/CD ``id_tokens`` token for ``identity`` (default values)."""
+        """A GitLab CI/CD ``id_tokens`` token for ``identity`` (default values).
+
+        ``iss`` is the identity's instance: gitlab.com, or a self-managed host
+        (``GitLabIdentity(host="gitlab.example.com")``).
+        """
+        identity = identity or GitLabIdentity()
         body = {
-            "iss": GITLAB_ISSUER,
+            "iss": identity.issuer,
             "aud": audience,
             "jti": str(uuid.uuid4()),
-            **(identity or GitLabIdentity()).claims(),
+            **identity.claims(),
+            **self._times(lifetime),
+        }
+        return self.sign(_apply(body, claims))
+
+    def mint_activestate(
+        self,
+        audience: str = "pypi",
+        *,
+        identity: ActiveStateIdentity | None = None,
+        lifetime: int = 300,
+        **claims: Any,
+    ) -> str:
+        """An ActiveState Platform token (``builder: pypi-publisher``) for ``identity``."""
+        body = {
+            "iss": ACTIVESTATE_ISSUER,
+            "aud": audience,
+            "jti": str(uuid.uuid4()),
+            **(identity or ActiveStateIdentity()).claims(),
             **self._times(lifetime),
         }
         return self.sign(_apply(body, claims))
@@ -390,14 +238,16 @@ class OIDCIssuer(LocalService):
         return self.sign(_apply(body, claims))
 
     def mint(self, kind: str, audience: str = "pypi", **kwargs: Any) -> str:
-        """A token of ``kind`` (``github``, ``gitlab`` or ``google``): :meth:`mint_github` and friends."""
-        if kind == "github":
-            return self.mint_github(audience, **kwargs)
-        if kind == "gitlab":
-            return self.mint_gitlab(audience, **kwargs)
-        if kind == "google":
-            return self.mint_google(audience, **kwargs)
-        raise ValueError(f"unknown token kind {kind!r}; use github, gitlab or google")
+        """A token of ``kind`` (``github``, ``gitlab``, ``google``, ``activestate``): :meth:`mint_github` and friends."""
+        minters: dict[str, Callable[..., str]] = {
+            "github": self.mint_github,
+            "gitlab": self.mint_gitlab,
+            "google": self.mint_google,
+            "activestate": self.mint_activestate,
+        }
+        if kind not in minters:
+            raise ValueError(f"unknown token kind {kind!r}; use github, gitlab, google or activestate")
+        return minters[kind](audience, **kwargs)
 
     def mint_pair(self, kind: str = "github", audience: str = "pypi", **kwargs: Any) -> tuple[str, str]:
         """Two tokens of the same identity: one for the index's ``audience``, one for ``sigstore``.

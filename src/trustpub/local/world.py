@@ -31,7 +31,13 @@ from types import TracebackType
 from typing import Any
 
 from trustpub.local.index import LocalIndex
-from trustpub.local.issuer import GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER, OIDCIssuer
+from trustpub.local.issuer import (
+    ACTIVESTATE_ISSUER,
+    GITHUB_ISSUER,
+    GITLAB_ISSUER,
+    GOOGLE_ISSUER,
+    OIDCIssuer,
+)
 from trustpub.local.sigstore import SigstoreInstance
 
 __all__ = ["PYPIRC_SECTION", "LocalWorld"]
@@ -76,7 +82,7 @@ class LocalWorld:
         try:
             sigstore = SigstoreInstance(issuer).start()
             trust_config = sigstore.write_trust_config(root / "trust_config.json")
-            jwks = {iss: issuer.jwks_url for iss in (GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER)}
+            jwks = {iss: issuer.jwks_url for iss in (GITHUB_ISSUER, GITLAB_ISSUER, GOOGLE_ISSUER, ACTIVESTATE_ISSUER)}
             index = LocalIndex(root / "index", audience=audience, jwks_urls=jwks, trust_config=trust_config)
             index.start()
         except BaseException:

@@ -48,6 +48,9 @@ class UploadResult:
     #: carrying the digest of exactly the bytes sent, or listed it after a failure.
     #: The publish chain's verify step asks the index again only about other files.
     confirmed: bool = False
+    #: Where the index shows the file's release, when the uploader knows it (the dry
+    #: run's :class:`~trustpub.upload.recording.RecordingUploader` does).
+    url: str | None = None
 
 
 class UploadRejected(TrustpubError):

@@ -39,16 +39,13 @@ from typing import Protocol, cast
 from trustpub.dists import Distribution
 from trustpub.errors import TrustpubError
 from trustpub.upload._types import Uploader, UploadRejected, UploadRequest, UploadResult
+from trustpub.upload.plan import FileConflict, plan_release, project_of, upload_order
 from trustpub.upload.progress import NullProgress, UploadProgress
 from trustpub.upload.simple import ExistingFiles
 
 __all__ = ["FileConflict", "RetryPolicy", "UploadEngine", "plan_release", "upload_order"]
 
 _logger = logging.getLogger(__name__)
-
-
-class FileConflict(TrustpubError):
-    """The index holds a different file under a name this release wants to use."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +61,6 @@ class RetryPolicy:
         if retry_after is not None:
             return min(retry_after, self.cap)
         return random.uniform(0, min(self.cap, self.base * (2 ** (attempt - 1))))
-
-
-def upload_order(dists: Sequence[Distribution]) -> list[Distribution]:
-    """Wheels (by filename), then sdists: the order outcomes are reported in."""
-    return sorted(dists, key=lambda d: (d.filetype != "bdist_wheel", d.filename))
 
 
 Progress = Callable[[str, UploadResult], None]
@@ -88,34 +80,6 @@ class _DistributionUploader(Protocol):
         dist: Distribution | None = None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> UploadResult: ...
-
-
-def plan_release(dists: Sequence[Distribution], lookup: ExistingFiles | None) -> dict[str, str]:
-    """Files of this release already on the index, by name; raise :class:`FileConflict`
-    when one holds other bytes, before anything is uploaded.
-
-    By name first: only the files whose names the index already lists are hashed here
-    (in parallel); the others are hashed while they stream.
-    """
-    if lookup is None or not dists:
-        return {}
-    existing = lookup.files(_project_name(dists[0]))
-    from trustpub.dists import ensure_hashes
-
-    ensure_hashes([d for d in dists if d.filename in existing], blake2=False)
-    present: dict[str, str] = {}
-    for dist in dists:
-        sha = existing.get(dist.filename)
-        if sha is None:
-            continue
-        if sha.lower() != dist.sha256:
-            raise FileConflict(
-                f"{dist.filename}: the index already has a different file with this name "
-                f"(sha256 {sha[:16]}…, ours {dist.sha256[:16]}…); nothing was uploaded",
-                hint="a published filename can never be replaced; bump the version and rebuild",
-            )
-        present[dist.filename] = sha
-    return present
 
 
 class UploadEngine:
@@ -265,7 +229,7 @@ class UploadEngine:
         if self.lookup is None:
             return False
         try:
-            existing = self.lookup.files(_project_name(dist), refresh=True)
+            existing = self.lookup.files(project_of(dist), refresh=True)
         except TrustpubError:
             return False
         return existing.get(dist.filename, "").lower() == dist.sha256
@@ -286,7 +250,3 @@ def _reason(exc: UploadRejected) -> str:
 def _is_exists(exc: UploadRejected) -> bool:
     text = exc.message.lower()
     return exc.status == 409 or (exc.status == 400 and "already exist" in text)
-
-
-def _project_name(dist: Distribution) -> str:
-    return dist.filename.split("-", 1)[0]

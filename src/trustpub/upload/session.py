@@ -265,7 +265,8 @@ def finish_session(client: Upload2Client, session_url: str, *, cancel: bool) -> 
 
 def run_smoke(
     command: str, stage_url: str, project: str, version: str, *, timeout: float = SMOKE_TIMEOUT,
-    say: Callable[[str], None] = lambda line: None,
+    say: Callable[[str], None] = lambda line: None, consequence: str = "nothing was published",
+    failure_hint: str = "fix the release or the command; the stage was cancelled unless --keep-stage was given",
 ) -> None:
     """Install ``project==version`` from the stage into a fresh venv, then run ``command`` in it.
 
@@ -273,6 +274,9 @@ def run_smoke(
     come from elsewhere and are not what is being tried), with no other index and the
     user's pip configuration ignored, so the stage URL (and its token) reaches only
     the index host.  ``command`` runs with the venv's ``bin`` first on ``PATH``.
+    ``stage_url`` may also be a published index's simple API (:mod:`trustpub.multi`
+    runs the smoke test after each index); ``consequence`` and ``failure_hint`` then
+    say what a failure means there.
     """
     folder = Path(tempfile.mkdtemp(prefix="trustpub-smoke-"))
     try:
@@ -294,13 +298,13 @@ def run_smoke(
                 proc = subprocess.run(argv, shell=isinstance(argv, str), env=env, cwd=folder, capture_output=True,
                                       text=True, timeout=timeout, check=False)
             except subprocess.TimeoutExpired:
-                raise SmokeFailed(f"--smoke: {what} took longer than {timeout:g} s; nothing was published",
+                raise SmokeFailed(f"--smoke: {what} took longer than {timeout:g} s; {consequence}",
                                   hint="fix the command, then publish the stage with --session or re-run") from None
             if proc.returncode != 0:
                 tail = _tail(proc.stdout + proc.stderr, stage_url)
                 raise SmokeFailed(
-                    f"--smoke: {what} failed (exit {proc.returncode}); nothing was published" + (f": {tail}" if tail else ""),
-                    hint="fix the release or the command; the stage was cancelled unless --keep-stage was given",
+                    f"--smoke: {what} failed (exit {proc.returncode}); {consequence}" + (f": {tail}" if tail else ""),
+                    hint=failure_hint,
                 )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
