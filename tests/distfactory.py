@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import subprocess
+import sys
 import tarfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["make_metadata", "make_sdist", "make_wheel"]
+__all__ = ["build_demo", "make_metadata", "make_sdist", "make_wheel"]
 
 
 def make_metadata(
@@ -140,3 +142,17 @@ def make_sdist(
 
     path.write_bytes(gzip.compress(buf.getvalue(), mtime=0))
     return path
+
+
+#: The example project every end-to-end test releases (hatchling, a real backend).
+DEMO_PROJECT = Path(__file__).resolve().parent.parent / "examples" / "demo"
+
+
+def build_demo(out: Path, *, timeout: float = 300) -> Path:
+    """Build examples/demo's wheel and sdist into ``out`` with ``python -m build``; returns ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(DEMO_PROJECT)],
+        check=True, capture_output=True, timeout=timeout,
+    )
+    return out

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.distfactory import build_demo
 from tests.local._dists import build_wheel
 from tests.local.test_index import assert_mint_error, assert_rejected, mint, upload
 from trustpub.attestability import ACTIVESTATE_REFUSAL, attestation_refusal
@@ -50,10 +51,7 @@ def _blocks(page: str, language: str) -> list[str]:
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO / "examples" / "demo")],
-        check=True, capture_output=True,
-    )
+    build_demo(out)
     return out
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.distfactory import build_demo
 from trustpub.local.issuer import GitLabIdentity
 from trustpub.local.world import LocalWorld
 
-REPO = Path(__file__).resolve().parents[1]
 TRUSTPUB = [sys.executable, "-m", "trustpub"]
 PROJECT = "trustpub-demo"
 EMAIL = "release@demo-project.iam.gserviceaccount.com"
@@ -25,10 +25,7 @@ EMAIL = "release@demo-project.iam.gserviceaccount.com"
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo project's wheel and sdist, built by its real backend (hatchling)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO / "examples" / "demo")],
-        check=True, capture_output=True,
-    )
+    build_demo(out)
     return out
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.distfactory import build_demo
 from tests.servers import RunningIndex
 
 pytestmark = pytest.mark.slow
@@ -80,10 +81,7 @@ def dead_proxy() -> Iterator[DeadProxy]:
 def demo_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/demo built by hatchling: one wheel and one sdist."""
     out = tmp_path_factory.mktemp("demo-release")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO / "examples" / "demo")],
-        check=True, capture_output=True, timeout=300,
-    )
+    build_demo(out, timeout=300)
     return out
 
 

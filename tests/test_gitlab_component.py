@@ -26,6 +26,7 @@ import pytest
 import tomllib
 import yaml
 
+from tests.distfactory import build_demo
 from trustpub.local.issuer import GitLabIdentity
 from trustpub.local.world import LocalWorld
 
@@ -93,10 +94,7 @@ def render(inputs: Mapping[str, Any]) -> dict[str, Any]:
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo project's wheel and sdist, as the build job's artifacts (real backend)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO / "examples" / "demo")],
-        check=True, capture_output=True,
-    )
+    build_demo(out)
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distfactory import make_metadata, make_wheel
+from tests.distfactory import build_demo, make_metadata, make_wheel
 from trustpub.dists import hash_file
 from trustpub.local.world import LocalWorld
 
@@ -27,10 +27,7 @@ TRUSTPUB = [sys.executable, "-m", "trustpub"]
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo project built by hatchling: its wheel, a second (universal-tagged) wheel, its sdist."""
     out = tmp_path_factory.mktemp("release")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO / "examples" / "demo")],
-        check=True, capture_output=True,
-    )
+    build_demo(out)
     wheel = next(out.glob("*.whl"))
     _retag(wheel, out / wheel.name.replace("-py3-none-any", "-py2.py3-none-any"), "py2.py3-none-any")
     return out

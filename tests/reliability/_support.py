@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.distfactory import build_demo
+
 TRUSTPUB = [sys.executable, "-m", "trustpub"]
 #: Upper bound on any one trustpub run in this suite (a hang fails the test, never the session).
 RUN_TIMEOUT = 90.0
@@ -34,10 +35,7 @@ def build_release(out: Path, wheels: int) -> Path:
     Retagging rewrites WHEEL and RECORD, so each wheel is a distinct, valid file.
     """
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(REPO / "examples" / "demo")],
-        check=True, capture_output=True, timeout=120,
-    )
+    build_demo(out, timeout=120)
     wheel = next(out.glob("*.whl"))
     pythons = ("cp39", "cp310", "cp311", "cp312", "cp313")
     platforms = ("manylinux_2_17_x86_64", "manylinux_2_17_aarch64", "musllinux_1_2_x86_64", "musllinux_1_2_aarch64",
