@@ -33,23 +33,29 @@ pick() {
   printf '%s' "${value:-$default}"
 }
 
-# true/false as GitHub passes booleans (any case); anything else is refused by name.
+# true/false as GitHub passes booleans (any case). A trustpub-only input refuses anything
+# else by name; an input of pypa/gh-action-pypi-publish (`official`) reads it as that
+# action does, where every value but false means true, and warns.
 boolean() {
   local lowered
   lowered="$(printf '%s' "$2" | tr '[:upper:]' '[:lower:]')"
   case "$lowered" in
     true | false) printf '%s' "$lowered" ;;
-    *) fail "input $1" "\`$1\` must be true or false, not '$2'." ;;
+    *)
+      [ "${3:-}" = official ] || fail "input $1" "\`$1\` must be true or false, not '$2'."
+      annotate warning "Input $1" "\`$1: $2\` is read as true, as pypa/gh-action-pypi-publish reads every value but false; write true or false."
+      printf true
+      ;;
   esac
 }
 
 repository_url="$(pick repository-url "${INPUT_REPOSITORY_URL:-}" "${INPUT_REPOSITORY_URL_DEPRECATED:-}" https://upload.pypi.org/legacy/)"
 packages_dir="$(pick packages-dir "${INPUT_PACKAGES_DIR:-}" "${INPUT_PACKAGES_DIR_DEPRECATED:-}" dist)"
-verify_metadata="$(boolean verify-metadata "$(pick verify-metadata "${INPUT_VERIFY_METADATA:-}" "${INPUT_VERIFY_METADATA_DEPRECATED:-}" true)")"
-skip_existing="$(boolean skip-existing "$(pick skip-existing "${INPUT_SKIP_EXISTING:-}" "${INPUT_SKIP_EXISTING_DEPRECATED:-}" false)")"
-print_hash="$(boolean print-hash "$(pick print-hash "${INPUT_PRINT_HASH:-}" "${INPUT_PRINT_HASH_DEPRECATED:-}" false)")"
-verbose="$(boolean verbose "${INPUT_VERBOSE:-false}")"
-attestations="$(boolean attestations "${INPUT_ATTESTATIONS:-true}")"
+verify_metadata="$(boolean verify-metadata "$(pick verify-metadata "${INPUT_VERIFY_METADATA:-}" "${INPUT_VERIFY_METADATA_DEPRECATED:-}" true)" official)"
+skip_existing="$(boolean skip-existing "$(pick skip-existing "${INPUT_SKIP_EXISTING:-}" "${INPUT_SKIP_EXISTING_DEPRECATED:-}" false)" official)"
+print_hash="$(boolean print-hash "$(pick print-hash "${INPUT_PRINT_HASH:-}" "${INPUT_PRINT_HASH_DEPRECATED:-}" false)" official)"
+verbose="$(boolean verbose "${INPUT_VERBOSE:-false}" official)"
+attestations="$(boolean attestations "${INPUT_ATTESTATIONS:-true}" official)"
 slsa="$(boolean slsa "${INPUT_SLSA:-false}")"
 jobs="${INPUT_JOBS:-4}"
 case "$jobs" in '' | *[!0-9]*) fail "input jobs" "\`jobs\` must be a whole number, not '$jobs'." ;; esac
@@ -64,6 +70,7 @@ if [ ! -d "$packages_dir" ]; then
   fail "input packages-dir" "\`packages-dir\` is '$packages_dir', which is not a folder in $(pwd). Build the distributions there first (or download the artifact holding them)."
 fi
 
+attested_elsewhere=false
 args=(publish --json --to "$targets" --jobs "$jobs")
 [ "$verbose" = true ] && args+=(-v)
 [ "$slsa" = true ] && args+=(--slsa)
@@ -88,6 +95,14 @@ else
   fi
   args+=(--credentials trusted-publishing)
   if [ "$attestations" = true ]; then args+=(--attestations); else args+=(--no-attestations); fi
+  # pypa/gh-action-pypi-publish attests only when the URL names pypi.org; trustpub attests
+  # for any index that takes trusted publishing, and the step summary says so.
+  if [ "$attestations" = true ]; then
+    IFS=, read -r -a urls <<< "$targets"
+    for url in "${urls[@]}"; do
+      case "$url" in *pypi.org*) ;; *) attested_elsewhere=true ;; esac
+    done
+  fi
 fi
 
 out="$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/trustpub.XXXXXX")"
@@ -105,6 +120,7 @@ if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
     echo "- \`skip-existing: $skip_existing\`: trustpub compares by sha256 on every run. Files the index already had with the same bytes count as published; a file with the same name and other bytes stops the release before any upload."
     [ "$verify_metadata" = false ] && echo "- \`verify-metadata: false\`: trustpub's preflight ran anyway (it cannot be turned off); nothing is uploaded when a file would be refused."
     [ "$print_hash" = false ] && echo "- \`print-hash: false\`: the sha256 of every file is shown anyway."
+    [ "$attested_elsewhere" = true ] && echo "- \`attestations: true\`: trustpub attests for an index other than PyPI and TestPyPI too (pypa/gh-action-pypi-publish ignores the input there)."
     echo ""
   } >> "$GITHUB_STEP_SUMMARY"
 fi

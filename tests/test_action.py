@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -196,7 +197,9 @@ def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
             if needed.marker is None or needed.marker.evaluate({"extra": ""}):
                 assert canonicalize_name(needed.name) in pins, f"{name} {version} needs {needed.name}, not locked"
 
-    install = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "install")["run"]
+    step = next(s for s in ACTION["runs"]["steps"] if s.get("id") == "install")
+    assert step["run"] == 'bash "$TRUSTPUB_ACTION_PATH/action/install.sh"'
+    install = (REPO / "action" / "install.sh").read_text(encoding="utf-8")
     assert "--require-hashes" in install and "action/requirements.txt" in install
     assert "--no-build-isolation --no-index" in install  # trustpub from the action's own checkout
 
@@ -227,6 +230,8 @@ def test_a_workflow_written_for_the_official_action_runs_unchanged(world: LocalW
     # The step summary: trustpub's table with each sha256, and how the inputs were read.
     assert f"### trustpub: {PROJECT} 1.0.0 to " in run.summary
     assert "`skip-existing: true`: trustpub compares by sha256 on every run" in run.summary
+    # The official action ignores `attestations` for an index other than PyPI; trustpub says it did not.
+    assert "`attestations: true`: trustpub attests for an index other than PyPI and TestPyPI too" in run.summary
     (command,) = [line for line in run.log.splitlines() if line.startswith("running: trustpub publish")]
     assert " -v " in command and "--credentials trusted-publishing --attestations" in command  # verbose: true
 
@@ -287,6 +292,7 @@ def test_an_api_token_with_the_deprecated_spellings(world: LocalWorld, workspace
     assert run.outputs["provenance"] == ""  # no attestations, no release provenance
     assert "`verify-metadata: false`: trustpub's preflight ran anyway" in run.summary
     assert "`print-hash: false`: the sha256 of every file is shown anyway" in run.summary
+    assert "`attestations: true`" not in run.summary  # none were made: nothing to say about them
 
 
 def test_a_password_in_the_url_stays_out_of_the_log(workspace: Path) -> None:
@@ -315,8 +321,7 @@ def test_without_id_token_write_the_fix_is_named_and_nothing_runs(workspace: Pat
 @pytest.mark.parametrize(
     ("with_", "message"),
     [
-        ({"verbose": "yes"}, "`verbose` must be true or false, not 'yes'"),
-        ({"skip-existing": "maybe"}, "`skip-existing` must be true or false, not 'maybe'"),
+        ({"slsa": "yes"}, "`slsa` must be true or false, not 'yes'"),  # trustpub's own input: strict
         ({"packages-dir": "wheelhouse"}, "`packages-dir` is 'wheelhouse', which is not a folder"),
         ({"repository-url": " ,\n"}, "`repository-url` holds no URL"),
         ({"user": "alice"}, "`user` is 'alice' but `password` is empty"),
@@ -328,6 +333,138 @@ def test_a_bad_input_is_one_error_naming_it(workspace: Path, with_: dict[str, st
     assert run.returncode == 1
     assert [e for e in run.annotations("error") if message in e], run.log
     assert "Traceback" not in run.log
+
+
+def test_other_values_of_the_official_booleans_are_read_as_the_official_action_reads_them(world: LocalWorld, workspace: Path) -> None:
+    """pypa/gh-action-pypi-publish takes every value but `false` as true, so a workflow
+    with `verbose: yes` runs there; it runs here too, verbosely, and a warning says how
+    each such value was read."""
+    run = _runner(workspace, world.ci_environment()).run(
+        {"repository-url": world.index.upload_url, "verbose": "yes", "skip-existing": "1", "attestations": "on"},
+        replace=INSTALLED)
+    assert run.returncode == 0, run.log
+    (command,) = [line for line in run.log.splitlines() if line.startswith("running: trustpub publish")]
+    assert " -v " in command and "--attestations" in command and "--no-attestations" not in command
+    warnings = run.annotations("warning")
+    for shown in ("`verbose: yes`", "`skip-existing: 1`", "`attestations: on`"):
+        assert any(w.startswith(shown + " is read as true, as pypa/gh-action-pypi-publish") for w in warnings), shown
+    assert "`skip-existing: true`" in run.summary
+    for filename in _dists(workspace):
+        assert _provenance(world.index, filename)["attestation_bundles"]
+
+
+# -- Linux, macOS and Windows runners: the virtual environment's layout ----------------------
+
+#: An interpreter of the job's PATH (what actions/setup-python leaves there): ``-m venv DIR``
+#: makes the layouts named in $FAKE_VENV_LAYOUTS, each interpreter in it a recorder; the
+#: rest runs this test's Python. Only ``pip`` is not run: it needs the package index.
+_BASE_PYTHON = """#!/bin/bash
+set -eu
+printf '%s\t%s\n' "${0##*/}" "$*" >> "$FAKE_PYTHON_LOG"
+if [ "${1:-}" = -m ] && [ "${2:-}" = venv ]; then
+  for layout in $FAKE_VENV_LAYOUTS; do
+    mkdir -p "$3/${layout%/*}"
+    cp "$FAKE_VENV_PYTHON" "$3/$layout"
+  done
+  exit 0
+fi
+exec "$REAL_PYTHON" "$@"
+"""
+#: A venv's interpreter: writes its own path and arguments, records pip, runs the rest.
+_VENV_PYTHON = """#!/bin/bash
+set -eu
+printf '%s\t%s\n' "$0" "$*" >> "$FAKE_PYTHON_LOG"
+if [ "${1:-}" = -m ] && [ "${2:-}" = pip ]; then exit 0; fi
+exec "$REAL_PYTHON" "$@"
+"""
+
+
+def _fake_interpreters(tmp_path: Path, layouts: list[str]) -> tuple[dict[str, str], Path]:
+    """The job's environment with ``python`` and ``python3`` first on PATH, and the log they write."""
+    bindir = tmp_path / "toolcache"
+    bindir.mkdir()
+    for name, body in (("python", _BASE_PYTHON), ("python3", _BASE_PYTHON), ("venv-python", _VENV_PYTHON)):
+        (bindir / name).write_text(body, encoding="utf-8")
+        (bindir / name).chmod(0o755)
+    log = tmp_path / "interpreters.log"
+    env = {
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "REAL_PYTHON": sys.executable,
+        "FAKE_PYTHON_LOG": str(log),
+        "FAKE_VENV_PYTHON": str(bindir / "venv-python"),
+        "FAKE_VENV_LAYOUTS": " ".join(layouts),
+        # Were a real pip reached after all, it could not leave this machine.
+        "PIP_NO_INDEX": "1",
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple/",
+    }
+    return env, log
+
+
+def _calls(log: Path) -> list[tuple[str, str]]:
+    """(interpreter, arguments) of each run, in order."""
+    return [(who, args) for who, _, args in (line.partition("\t") for line in log.read_text(encoding="utf-8").splitlines())]
+
+
+@pytest.mark.parametrize(
+    ("runner_os", "layouts", "chosen", "base"),
+    [
+        # Both layouts present: a choice by directory alone could take bin/ on Windows.
+        ("Windows", ["bin/python", "Scripts/python.exe"], "Scripts/python.exe", "python"),
+        ("macOS", ["Scripts/python.exe", "bin/python"], "bin/python", "python3"),
+        ("Linux", ["Scripts/python.exe", "bin/python"], "bin/python", "python3"),
+        # A Python built for MSYS2/MinGW makes bin/ on Windows: the second choice there.
+        ("Windows", ["bin/python"], "bin/python", "python"),
+    ],
+)
+def test_the_install_step_uses_the_venv_layout_of_the_runners_os(
+    world: LocalWorld, workspace: Path, tmp_path: Path, runner_os: str, layouts: list[str], chosen: str, base: str,
+) -> None:
+    """Both steps run as on that runner (RUNNER_OS, its default interpreter name); every
+    command after `-m venv` runs with the venv's interpreter for that OS, and the release
+    it publishes lands on the local index with attestations."""
+    env, log = _fake_interpreters(tmp_path, layouts)
+    runner = ActionRunner(REPO, workspace, {**env, **world.ci_environment(), "PATH": env["PATH"],
+                                            "TRUSTPUB_STATE_DIR": str(tmp_path / "state")}, runner_os=runner_os)
+    run = runner.run({"repository-url": world.index.upload_url})
+    assert run.returncode == 0, run.log
+    temp = Path(run.env["RUNNER_TEMP"])
+    interpreter = temp / "trustpub-venv" / chosen
+    assert run.steps[0].outputs == {"python": str(interpreter)}
+    calls = _calls(log)
+    # The runner's own interpreter only checks its version and makes the venv ...
+    assert [who for who, _ in calls[:2]] == [base, base]
+    assert calls[1][1] == f"-m venv {temp / 'trustpub-venv'}"
+    # ... and everything after runs with the venv's, for this OS: the hash-locked install, trustpub, the outputs.
+    assert {who for who, _ in calls[2:]} == {str(interpreter)}
+    pip = [args for _, args in calls if args.startswith("-m pip")]
+    assert pip == [
+        f"-m pip --disable-pip-version-check --quiet install --require-hashes --no-deps --only-binary :all: -r {LOCK}",
+        f"-m pip --disable-pip-version-check --quiet install --no-deps --no-build-isolation --no-index {REPO}",
+        "-m pip --disable-pip-version-check --quiet check",
+    ]
+    assert any(args.startswith("-m trustpub publish --json") for _, args in calls)
+    assert any(args.endswith("report.json") and "action/outputs.py" in args for _, args in calls)
+    _check_outputs(run, _dists(workspace))
+
+
+def test_a_venv_without_an_interpreter_for_the_runners_os_is_one_error(workspace: Path, tmp_path: Path) -> None:
+    env, _log = _fake_interpreters(tmp_path, ["lib/python"])
+    run = ActionRunner(REPO, workspace, env, runner_os="Windows").run({})
+    assert run.returncode == 1 and len(run.steps) == 1
+    (error,) = run.annotations("error")
+    assert "made none of Scripts/python.exe bin/python.exe bin/python" in error and "RUNNER_OS=Windows" in error
+    assert "Traceback" not in run.log
+
+
+def test_an_interpreter_older_than_the_lock_is_refused_with_the_fix(workspace: Path, tmp_path: Path) -> None:
+    old = tmp_path / "python2"
+    old.write_text("#!/bin/bash\nexit 1\n", encoding="utf-8")  # sys.version_info < floor: exit status 1
+    old.chmod(0o755)
+    run = ActionRunner(REPO, workspace, {}, runner_os="Linux").run({"python": str(old)})
+    assert run.returncode == 1 and len(run.steps) == 1
+    (error,) = run.annotations("error")
+    assert f"'{old}' is older than the Python the Action's lock was tested with" in error
+    assert "actions/setup-python" in error
 
 
 # -- the runner itself: what it does not model fails, never passes quietly -------------------

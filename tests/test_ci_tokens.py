@@ -85,6 +85,7 @@ def test_two_static_tokens_publish_with_attestations_that_verify(world: LocalWor
         assert secret not in proc.stdout and secret not in proc.stderr
     ours = {p.name: hash_file(p).sha256 for p in dist.iterdir()}
     assert {f["filename"]: f["sha256"] for f in doc["files"]} == ours
+    assert world.index.files(PROJECT) == sorted(ours)  # on the index, not only in the report
     verifier = Verifier(trusted_root=ClientTrustConfig.from_json(world.trust_config.read_text()).trusted_root)
     for entry in doc["files"]:
         assert entry["outcome"] == "uploaded" and entry["rekor_log_index"] is not None
