@@ -282,7 +282,8 @@ class Orchestrator:
             use_attestations = prepared.attestations if prepared is not None else self._attestations_wanted(request, source)
             # Upload 2.0 only when asked for (--upload-api): nothing new goes to PyPI.
             upload_api = None
-            if todo:
+            if todo and request.upload_api not in (None, "legacy"):
+                # The PEP 694 client is loaded only when asked for: the legacy path never pays for it.
                 from trustpub.upload.session import choose_upload_api
 
                 upload_api = choose_upload_api(request.upload_api, registry, transport, say=self._say)

@@ -1,9 +1,9 @@
-"""The one HTTP layer of trustpub: urllib3 underneath, credentials handled with care.
+"""The one HTTP layer of trustpub: :mod:`http.client` underneath, credentials handled with care.
 
 Every network call of trustpub (OIDC runner endpoint, audience, mint-token, upload,
 simple and integrity APIs) goes through a :class:`Transport`, which owns one
-``urllib3.PoolManager`` (thread-safe, connections reused across parallel uploads)
-and enforces three rules:
+:class:`~trustpub._connections.ConnectionPool` (thread-safe, connections kept alive
+and reused across parallel uploads) and enforces these rules:
 
 - credentials (an ``Authorization`` header, or a body marked ``credentials=True`` such
   as a JWT sent to mint-token) are only ever sent over https, or plain http to a
@@ -21,6 +21,8 @@ and enforces three rules:
   :data:`MAX_BODY`; more raises :class:`TransportError`), any other body up to
   :data:`MAX_ERROR_BODY` (the rest is dropped and :attr:`Response.truncated` set),
   so a broken proxy or a hostile server cannot fill the memory of a release job.
+  Requests ask for ``Accept-Encoding: identity`` and nothing is decompressed, so the
+  bound is on the bytes received and a compressed "bomb" cannot grow past it.
 
 Usage::
 
@@ -34,8 +36,10 @@ pointed at 127.0.0.1 servers rather than patching internals.
 
 from __future__ import annotations
 
+import http.client
 import json as _json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -43,9 +47,15 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import urllib3
-
 from trustpub import __version__
+from trustpub._connections import (
+    ConnectionPool,
+    ProxyNotSupported,
+    Route,
+    origin,
+    request_target,
+    route,
+)
 from trustpub.errors import ConfigurationError, TrustpubError
 from trustpub.registry import is_loopback_host
 from trustpub.secrets import Secret, redact
@@ -142,29 +152,23 @@ def resolve_timeout(timeout: float | None = None, env: Mapping[str, str] | None 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port as urllib3 reads them: the place the connection really goes."""
-    parts = urllib3.util.parse_url(url)
-    scheme = (parts.scheme or "").lower()
-    return scheme, (parts.host or "").lower().strip("[]"), parts.port or _DEFAULT_PORTS.get(scheme)
-
-
 def _require_unambiguous(url: str, *, redirected_from: str | None = None) -> None:
-    """Refuse a URL whose host two parsers read differently, before anything is sent.
+    """Refuse a URL whose host different parsers read differently, before anything is sent.
 
-    ``http://B\\@A/`` is host A to :func:`urllib.parse.urlsplit` (which the rules and
-    messages use) and host B to urllib3 (which connects), and a browser reads it a
-    third way: a server that redirects there would otherwise get a credential meant
-    for A. No index needs a backslash or a control character in its authority.
+    ``http://B\\@A/`` is host A to :func:`urllib.parse.urlsplit` (which the rules,
+    the messages and the connection use), host B to other HTTP libraries, and a
+    browser reads it a third way: a server that redirects there is after a credential
+    meant for one of them. No index needs a backslash or a control character in its
+    authority, so such a URL is refused whoever would read it how.
     """
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
         named = (parts.scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme))
-        connects = _origin(url)
-    except ValueError:  # a port that is not a number, a broken [IPv6]; urllib3's LocationParseError
+        connects = origin(url)
+    except ValueError:  # a port that is not a number, a broken [IPv6] literal
         netloc, named, connects = "", ("?", "", None), ("", "", None)
-    # urllib3 spells a non-ASCII host in punycode: those two readings are the same host.
+    # The connection spells a non-ASCII host in punycode: those two readings are the same host.
     ascii_host = named[1].isascii()
     controls = any(ord(c) < 0x21 or ord(c) == 0x7F for c in netloc)
     if "\\" in netloc or controls or (ascii_host and named != connects):
@@ -218,13 +222,14 @@ class Response:
 class Transport:
     """An HTTP client with one connection pool, timeouts and the credential rules above.
 
-    ``pool`` can be given to share a ``PoolManager`` (or a ``ProxyManager``);
-    ``ca_certs`` points at a CA bundle for private indexes.
+    ``ca_certs`` points at a CA bundle for private indexes; ``maxsize`` is how many
+    idle connections are kept per origin (more may be open at once).
 
-    Without an explicit ``pool``, the standard proxy variables are honoured per
-    request, as pip, twine and uv do: ``HTTPS_PROXY``/``HTTP_PROXY`` (any case) choose
-    a proxy, ``NO_PROXY`` lists hosts reached directly. Proxy credentials in the URL
-    go in ``Proxy-Authorization`` and never into a message.
+    The standard proxy variables are honoured per request, as pip, twine and uv do:
+    ``HTTPS_PROXY``/``HTTP_PROXY`` (any case) choose a proxy, ``NO_PROXY`` lists hosts
+    reached directly. https goes through a ``CONNECT`` tunnel (TLS end to end), plain
+    http is forwarded. Proxy credentials in the URL go in ``Proxy-Authorization``, to
+    the proxy only, and never into a message.
     """
 
     def __init__(
@@ -232,7 +237,6 @@ class Transport:
         *,
         timeout: float | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        pool: urllib3.PoolManager | None = None,
         ca_certs: str | None = None,
         maxsize: int = 10,
         user_agent: str = USER_AGENT,
@@ -242,37 +246,31 @@ class Transport:
         self.timeout = resolve_timeout(timeout)
         self.connect_timeout = connect_timeout
         self.user_agent = user_agent
-        self._pool_kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False}
-        if ca_certs:
-            self._pool_kwargs["ca_certs"] = ca_certs
-        self._use_env_proxies = pool is None
-        self.pool = pool if pool is not None else urllib3.PoolManager(**self._pool_kwargs)
-        self._proxies: dict[str, urllib3.ProxyManager] = {}
-        self._proxies_lock = threading.Lock()
+        self._pool = ConnectionPool(maxsize=maxsize, ca_certs=ca_certs or None)
 
-    def _pool_for(self, url: str) -> urllib3.PoolManager:
-        """The direct pool, or the pool of the proxy the environment names for ``url``."""
-        if not self._use_env_proxies:
-            return self.pool
+    def close(self) -> None:
+        """Close the idle connections (a transport stays usable: it opens new ones)."""
+        self._pool.close()
+
+    def _route(self, url: str) -> Route:
+        """Where ``url``'s request goes: directly, or through the proxy the environment names."""
         proxy = proxy_for(url)
-        if proxy is None:
-            return self.pool
-        with self._proxies_lock:
-            manager = self._proxies.get(proxy)
-            if manager is None:
-                parts = urlsplit(proxy)
-                headers = None
-                address = proxy
-                if parts.username:
-                    from urllib.parse import unquote
-
-                    auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-                    headers = urllib3.make_headers(proxy_basic_auth=auth)
-                    address = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], "", "", ""))
-                manager = urllib3.ProxyManager(address, proxy_headers=headers, **self._pool_kwargs)
-                self._proxies[proxy] = manager
-                _logger.debug("HTTP via proxy %s", safe_url(address))
-            return manager
+        try:
+            via = route(url, proxy)
+        except ProxyNotSupported as exc:
+            raise ConfigurationError(
+                f"the proxy for {safe_url(url)} ({safe_url(proxy or '')}) cannot be used: {exc}",
+                hint="give the proxy's http:// address in HTTPS_PROXY (https still goes end to end through "
+                "a CONNECT tunnel), or list the host in NO_PROXY",
+            ) from None
+        except ValueError:
+            raise TransportError(
+                f"{safe_url(url)} is not an http:// or https:// URL",
+                hint="give the index's URL as scheme://host[:port]/path",
+            ) from None
+        if proxy is not None:
+            _logger.debug("HTTP %s via proxy %s:%d", safe_url(url), via.host, via.port)
+        return via
 
     def request(
         self,
@@ -339,7 +337,7 @@ class Transport:
                 )
             target = urljoin(current_url, location)
             _require_unambiguous(target, redirected_from=current_url)
-            same_origin = _origin(target) == _origin(current_url)
+            same_origin = origin(target) == origin(current_url)
             _logger.debug(
                 "HTTP %s %s -> %d redirect to %s%s",
                 current_method,
@@ -391,7 +389,7 @@ class Transport:
         if parts.scheme == "http" and is_loopback_host(parts.hostname):
             # Loopback plain http never leaves the machine, unless a proxy elsewhere
             # relays it: then the credential would cross the network in clear text.
-            proxy = proxy_for(url) if self._use_env_proxies else None
+            proxy = proxy_for(url)
             proxy_host = urlsplit(proxy).hostname if proxy else None
             if proxy_host is not None and not is_loopback_host(proxy_host):
                 raise InsecureTransport(
@@ -413,65 +411,67 @@ class Transport:
         body: Body,
         timeout: float | None,
         max_body: int = MAX_BODY,
-    ) -> tuple[urllib3.BaseHTTPResponse, bytes, bool]:
+    ) -> tuple[http.client.HTTPResponse, bytes, bool]:
         read = self.timeout if timeout is None else timeout
+        via = self._route(url)
+        target = request_target(url, via)
+        send_headers = dict(headers)
+        if via.absolute and via.proxy_authorization:
+            send_headers["Proxy-Authorization"] = via.proxy_authorization  # forwarded: the proxy reads it
         attempt = 0
         while True:
             attempt += 1
             _logger.debug("HTTP %s %s%s", method, safe_url(url), f" (attempt {attempt})" if attempt > 1 else "")
             try:
-                response = self._pool_for(url).request(
-                    method,
-                    url,
-                    headers=dict(headers),
-                    body=body,
-                    redirect=False,
-                    retries=False,
-                    preload_content=False,
-                    timeout=urllib3.Timeout(connect=min(self.connect_timeout, read), read=read),
-                )
-                success = 200 <= response.status < 300
-                limit = max_body if success else min(max_body, MAX_ERROR_BODY)
-                data = _read_body(response, read, limit)
-                truncated = len(data) > limit
-                if truncated and success:
-                    raise TransportError(
-                        f"{method} {safe_url(url)} answered HTTP {response.status} with more than {_size(limit)}; "
-                        "trustpub reads no more than that from one answer",
-                        hint="check that the URL points at the index itself, not a proxy or something else",
-                    )
-                data = data[:limit]
-                break
-            except urllib3.exceptions.ConnectTimeoutError as exc:  # includes NewConnectionError
-                # Nothing reached the server: always safe to try again.
-                if attempt < _CONNECT_ATTEMPTS:
+                conn, reused = self._pool.connection(via, connect_timeout=min(self.connect_timeout, read), read_timeout=read)
+            except OSError as exc:
+                # Nothing reached the server: safe to try again, unless TLS itself said no.
+                if attempt < _CONNECT_ATTEMPTS and not _is_tls_refusal(exc):
                     time.sleep(0.1 * 2 ** (attempt - 1))
                     continue
                 raise TransportError(
                     f"could not reach {safe_url(url)}: {_reason(exc)}",
-                    hint="check the URL and the network; for a local index make sure it is running",
+                    hint=_tls_hint(exc) or "check the URL and the network; for a local index make sure it is running",
                 ) from None
-            except (urllib3.exceptions.ReadTimeoutError, _AnswerTooSlow):
+            try:
+                conn.request(method, target, body=body, headers=send_headers)
+                response = conn.getresponse()
+                success = 200 <= response.status < 300
+                limit = max_body if success else min(max_body, MAX_ERROR_BODY)
+                data = _read_body(response, read, limit)
+            except (TimeoutError, _AnswerTooSlow):
+                conn.close()
                 raise TransportError(
                     f"{method} {safe_url(url)} failed: no complete answer within {read:g} s",
                     hint=f"the server is slow or stuck; --timeout or ${TIMEOUT_ENV} sets how long to wait "
                     f"(default {DEFAULT_TIMEOUT:g} s)",
                 ) from None
-            except urllib3.exceptions.ProtocolError as exc:
+            except (http.client.HTTPException, OSError) as exc:
+                conn.close()
                 # A kept-alive connection closed under us; only a read can be replayed blindly.
                 if method in ("GET", "HEAD") and attempt < 2:
                     continue
                 raise TransportError(
                     f"{method} {safe_url(url)} failed: the connection broke ({_reason(exc)})",
-                    hint="try again; the server may have restarted",
+                    hint="try again; the server may have restarted" if reused or attempt > 1 else "try again",
                 ) from None
-            except urllib3.exceptions.HTTPError as exc:
+            except BaseException:
+                conn.close()  # a body that raised (a file that changed) leaves a half-sent request
+                raise
+            truncated = len(data) > limit
+            if truncated or response.will_close or conn.sock is None:
+                conn.close()
+            else:
+                self._pool.give_back(via, conn)
+            if truncated and success:
                 raise TransportError(
-                    f"{method} {safe_url(url)} failed: {_reason(exc)}",
-                    hint="the connection broke or timed out; try again",
-                ) from None
+                    f"{method} {safe_url(url)} answered HTTP {response.status} with more than {_size(limit)}; "
+                    "trustpub reads no more than that from one answer",
+                    hint="check that the URL points at the index itself, not a proxy or something else",
+                )
+            break
         _logger.debug("HTTP %s %s -> %d", method, safe_url(url), response.status)
-        return response, data, truncated
+        return response, data[:limit], truncated
 
 
 class _AnswerTooSlow(Exception):
@@ -481,32 +481,26 @@ class _AnswerTooSlow(Exception):
 _READ_SIZE = 64 * 1024
 
 
-def _read_body(response: urllib3.BaseHTTPResponse, seconds: float, limit: int = MAX_BODY) -> bytes:
-    """The whole body, within ``seconds`` of the headers (each read is bounded by the socket
+def _read_body(response: http.client.HTTPResponse, seconds: float, limit: int = MAX_BODY) -> bytes:
+    """The body, within ``seconds`` of the headers (each read is bounded by the socket
     timeout too); a server that trickles bytes forever raises :class:`_AnswerTooSlow`.
 
-    At most ``limit + 1`` bytes (counted after content decoding, so a gzip bomb stops
-    too): a longer result tells the caller the body was cut, and its connection, with
-    bytes still unread, is closed rather than reused.
+    At most ``limit + 1`` bytes: a longer result tells the caller the body was cut (its
+    connection, with bytes still unread, must then be closed rather than reused).
     """
     deadline = time.monotonic() + seconds
     chunks: list[bytes] = []
     size = 0
-    try:
-        while size <= limit:
-            chunk = response.read1(min(_READ_SIZE, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if time.monotonic() > deadline:
-                raise _AnswerTooSlow()
-    except BaseException:
-        response.close()  # a half-read connection cannot go back to the pool
-        raise
-    if size > limit:
-        response.close()
-    response.release_conn()
+    while size <= limit:
+        chunk = response.read1(min(_READ_SIZE, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if time.monotonic() > deadline:
+            raise _AnswerTooSlow()
+    if size <= limit:
+        response.close()  # read to its end: the connection is ready for the next request
     return b"".join(chunks)
 
 
@@ -541,16 +535,17 @@ def _reason(exc: BaseException) -> str:
         for name, text in _BROKEN:
             if name in names:
                 return text
-        if isinstance(current, urllib3.exceptions.NameResolutionError):
+        if "gaierror" in names:
             return "the host name could not be resolved"
-        if isinstance(current, urllib3.exceptions.NewConnectionError):
-            below = current.__cause__ or current.__context__
-            if below is None or id(below) in seen:
-                return "could not connect"
-            current = below
-            continue
-        if isinstance(current, (urllib3.exceptions.ConnectTimeoutError, TimeoutError)):
+        if "SSLCertVerificationError" in names:
+            return "the server's TLS certificate was not accepted"
+        if "SSLError" in names:
+            return "the TLS handshake failed"
+        if isinstance(current, TimeoutError):
             return "timed out"
+        tunnel = _TUNNEL_REFUSED.match(str(current)) if type(current) is OSError else None
+        if tunnel is not None:
+            return f"the proxy refused the tunnel (HTTP {tunnel.group(1)})"
         nested = getattr(current, "reason", None)
         if not isinstance(nested, BaseException):
             args = [a for a in current.args if isinstance(a, BaseException)]
@@ -558,6 +553,21 @@ def _reason(exc: BaseException) -> str:
         current = nested or current.__cause__ or current.__context__
     return type(exc).__name__
 
+
+#: http.client's words when a proxy answers CONNECT with an error; only the code is kept.
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b")
+
+
+def _is_tls_refusal(exc: BaseException) -> bool:
+    """TLS failed (an untrusted certificate, a broken handshake): trying again will not help."""
+    return any(cls.__name__ == "SSLError" for cls in type(exc).__mro__)
+
+
+def _tls_hint(exc: BaseException) -> str | None:
+    if not _is_tls_refusal(exc):
+        return None
+    return ("the index's certificate must chain to a CA this system trusts; for a private CA, point "
+            "SSL_CERT_FILE at its bundle")
 
 
 def proxy_for(url: str, env: Mapping[str, str] | None = None, *, all_proxy: bool = False) -> str | None:
