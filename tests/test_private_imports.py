@@ -49,7 +49,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "parses the signed in-toto statement exactly as pypi-attestations (so PyPI) does; the "
         "public dsse.Statement only exposes the parse through a private attribute"
     ),
-    ("oidc.py", "id._internal.oidc", "ambient"): (
+    ("oidc/_ambient.py", "id._internal.oidc", "ambient"): (
         "one detector per CI (Google Cloud, Buildkite, CircleCI...); id's public detect_credential "
         "tries them all and cannot say which CI answered"
     ),

@@ -145,7 +145,7 @@ def test_secret_canary_never_leaks(
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "ACTIONS_", "GITLAB", "TRUSTPUB_", "PYPI_")):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("trustpub.oidc._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
+    monkeypatch.setattr("trustpub.oidc._detect._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
     monkeypatch.chdir(tmp_path)
     api_token = "pypi-CANARYapiTOKEN0123456789abcdefghij"
     password = "CANARY-password-0123456789"

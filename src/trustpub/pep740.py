@@ -34,6 +34,7 @@ pypi-attestations 0.0.30 ``Attestation.verify``; a cross-check test runs the rea
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 import sigstore.errors
@@ -53,6 +54,7 @@ __all__ = [
     "SUPPORTED_PREDICATE_TYPES",
     "UPLOAD_MESSAGE_PREFIX",
     "AttestationRejected",
+    "short_reason",
     "verify_attestation",
     "verify_attestation_set",
 ]
@@ -72,6 +74,30 @@ UPLOAD_MESSAGE_PREFIX = "Invalid attestations supplied during upload: "
 
 _VERIFY_PREFIX = "Could not verify the uploaded artifact using the included attestation: "
 _UNKNOWN_PREFIX = "Unknown error while trying to verify included attestations: "
+
+# PyPI's sentences around a Sigstore failure; the detail after them is what a user needs.
+_PYPI_PREFIXES = (_VERIFY_PREFIX, _UNKNOWN_PREFIX)
+
+
+# pypi-attestations 0.0.30 puts the repr of the whole X.509 extension in this message.
+_EXTENSION_REPR = re.compile(r"\(<Extension\(.*?(https?://[^'\s]+)'\)>\)>\)")
+# sigstore 4.5.1 appends the repr of the whole proof (checkpoint included) to this one.
+_PROOF_REPR = re.compile(r"(inclusion proof contains invalid root hash): expected .*", re.DOTALL)
+
+
+def short_reason(reason: str) -> str:
+    """PyPI's rejection text without its generic lead-in sentence, made readable.
+
+    ``Certificate's Build Config URI (<Extension(oid=... value=b'\\x0c`https://...'...)>)``
+    becomes ``Certificate's Build Config URI (https://...)``.
+    """
+    for prefix in _PYPI_PREFIXES:
+        if reason.startswith(prefix):
+            reason = reason[len(prefix) :]
+            break
+    reason = _EXTENSION_REPR.sub(r"(\1)", reason)
+    return _PROOF_REPR.sub(r"\1 (the entry is not the one the log's checkpoint covers)", reason)
+
 
 # The DSSE payload type of an in-toto statement; PEP 740 fixes it.
 _INTOTO_PAYLOAD_TYPE = _DsseEnvelope._TYPE

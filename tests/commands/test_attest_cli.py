@@ -30,7 +30,7 @@ def ci(world: LocalWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     for name in list(os.environ):
         if name.startswith(("GITHUB_", "ACTIONS_", "GITLAB", "BUILDKITE", "CIRCLECI", "TRUSTPUB_", "GOOGLE_")) or name.endswith("_ID_TOKEN"):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("trustpub.oidc._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
+    monkeypatch.setattr("trustpub.oidc._detect._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
     for key, value in world.ci_environment().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TRUSTPUB_STATE_DIR", str(tmp_path / "state"))

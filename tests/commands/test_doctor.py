@@ -33,7 +33,7 @@ def index(trusting_index: LocalIndex) -> LocalIndex:
 def ci_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No CI variables from the machine running the tests; cwd without dist/."""
     clear_ci_env(monkeypatch)
-    monkeypatch.setattr("trustpub.oidc._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
+    monkeypatch.setattr("trustpub.oidc._detect._GCP_PRODUCT_NAME_FILE", "/nonexistent/product_name")
     monkeypatch.chdir(tmp_path)
     yield
     uninstall_log_redaction()  # doctor installs it process-wide

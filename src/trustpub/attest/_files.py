@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from pydantic import ValidationError
     from pypi_attestations import Attestation
 
 __all__ = [
@@ -43,9 +44,11 @@ __all__ = [
     "attestation_path",
     "default_provenance_dir",
     "existing_attestations",
+    "int_or_none",
     "load_attestation",
     "log_position",
     "release_provenance_name",
+    "validation_reason",
     "write_atomic",
 ]
 
@@ -81,9 +84,14 @@ def load_attestation(path: Path) -> Attestation:
     try:
         return Attestation.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
-        where = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        raise ValueError(f"not a PEP 740 attestation ({where}: {first.get('msg')})") from None
+        raise ValueError(f"not a PEP 740 attestation ({validation_reason(exc)})") from None
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """``where: what`` of a document pydantic refused, its first error only: one line for a reason."""
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+    where = ".".join(str(p) for p in first.get("loc", ())) or "document"
+    return f"{where}: {first.get('msg')}"
 
 
 def log_position(attestation: Attestation) -> tuple[int | None, int | None]:
@@ -92,14 +100,15 @@ def log_position(attestation: Attestation) -> tuple[int | None, int | None]:
     if not entries:
         return None, None
     entry = entries[0]
+    return int_or_none(entry.get("logIndex")), int_or_none(entry.get("integratedTime"))
 
-    def _int(value: Any) -> int | None:
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return None
 
-    return _int(entry.get("logIndex")), _int(entry.get("integratedTime"))
+def int_or_none(value: Any) -> int | None:
+    """A log entry's number as an int, or None: what a document holds is read, never trusted."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def default_provenance_dir(

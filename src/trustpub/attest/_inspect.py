@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from trustpub.attest._files import int_or_none, validation_reason
 from trustpub.attest._identity import CertificateIdentity, certificate_identity
 from trustpub.attest._statements import rfc3339
 
@@ -69,13 +70,6 @@ class InspectedAttestation:
         }
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _statement(payload: bytes) -> tuple[dict[str, Any] | None, str | None]:
     try:
         value = json.loads(payload)
@@ -106,8 +100,8 @@ def _from_attestation(data: dict[str, Any], source: str) -> InspectedAttestation
         statement,
         error,
         identity,
-        _int(entry.get("logIndex")),
-        _int(entry.get("integratedTime")),
+        int_or_none(entry.get("logIndex")),
+        int_or_none(entry.get("integratedTime")),
         base64.b64decode(log_id).hex() if isinstance(log_id, str) else None,
     )
 
@@ -127,8 +121,8 @@ def _from_bundle(text: bytes, source: str) -> InspectedAttestation:
         statement,
         error,
         certificate_identity(bundle.signing_certificate),
-        _int(entry.log_index),
-        _int(entry.integrated_time),
+        int_or_none(entry.log_index),
+        int_or_none(entry.integrated_time),
         entry.log_id.key_id.hex() if entry.log_id and entry.log_id.key_id else None,
     )
 
@@ -157,9 +151,7 @@ def inspect_document(data: bytes, source: str) -> list[InspectedAttestation]:
         if str(document.get("mediaType", "")).startswith("application/vnd.dev.sigstore.bundle"):
             return [_from_bundle(data, source)]
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
-        where = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        raise ValueError(f"malformed ({where}: {first.get('msg')})") from None
+        raise ValueError(f"malformed ({validation_reason(exc)})") from None
     except ValueError:
         raise
     except Exception as exc:  # sigstore's bundle checks raise their own types

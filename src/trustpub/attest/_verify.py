@@ -13,13 +13,12 @@ verdict on the others::
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trustpub.attest._files import load_attestation, log_position
+from trustpub.attest._files import load_attestation, log_position, validation_reason
 
 if TYPE_CHECKING:
     from pypi_attestations import Attestation, Publisher
@@ -29,31 +28,15 @@ __all__ = ["AttestationCheck", "FileVerification", "short_reason", "verify_files
 
 _logger = logging.getLogger(__name__)
 
-# PyPI's sentence around a Sigstore failure; the detail after it is what a user needs.
-_PYPI_PREFIXES = (
-    "Could not verify the uploaded artifact using the included attestation: ",
-    "Unknown error while trying to verify included attestations: ",
-)
-
-
-# pypi-attestations 0.0.30 puts the repr of the whole X.509 extension in this message.
-_EXTENSION_REPR = re.compile(r"\(<Extension\(.*?(https?://[^'\s]+)'\)>\)>\)")
-# sigstore 4.5.1 appends the repr of the whole proof (checkpoint included) to this one.
-_PROOF_REPR = re.compile(r"(inclusion proof contains invalid root hash): expected .*", re.DOTALL)
-
-
 def short_reason(reason: str) -> str:
-    """PyPI's rejection text without its generic lead-in sentence, made readable.
+    """PyPI's rejection text made readable: :func:`trustpub.pep740.short_reason`.
 
-    ``Certificate's Build Config URI (<Extension(oid=... value=b'\\x0c`https://...'...)>)``
-    becomes ``Certificate's Build Config URI (https://...)``.
+    pep740 writes PyPI's sentences, so it owns their reading; this stays so that
+    ``trustpub.attest`` offers it without importing pep740 (and so sigstore) early.
     """
-    for prefix in _PYPI_PREFIXES:
-        if reason.startswith(prefix):
-            reason = reason[len(prefix) :]
-            break
-    reason = _EXTENSION_REPR.sub(r"(\1)", reason)
-    return _PROOF_REPR.sub(r"\1 (the entry is not the one the log's checkpoint covers)", reason)
+    from trustpub.pep740 import short_reason as readable
+
+    return readable(reason)
 
 
 @dataclass(frozen=True)
@@ -171,9 +154,7 @@ def verify_provenance(
     try:
         provenance = Provenance.model_validate_json(document)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
-        where = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        return FileVerification(filename, sha256, reason=f"{source}: not a PEP 740 provenance document ({where}: {first.get('msg')})")
+        return FileVerification(filename, sha256, reason=f"{source}: not a PEP 740 provenance document ({validation_reason(exc)})")
     checks: list[AttestationCheck] = []
     notes: list[str] = []
     expected = publisher.model_dump(exclude={"environment"})
