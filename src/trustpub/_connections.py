@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from trustpub.errors import ConfigurationError
+
 __all__ = ["ConnectionPool", "ProxyNotSupported", "Route", "route"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -39,7 +41,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _BLOCK_SIZE = 256 * 1024
 
 
-class ProxyNotSupported(Exception):
+class ProxyNotSupported(ConfigurationError):
     """A proxy this layer cannot speak through (TLS to the proxy *and* to the origin)."""
 
 

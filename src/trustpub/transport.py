@@ -259,7 +259,7 @@ class Transport:
             via = route(url, proxy)
         except ProxyNotSupported as exc:
             raise ConfigurationError(
-                f"the proxy for {safe_url(url)} ({safe_url(proxy or '')}) cannot be used: {exc}",
+                f"the proxy for {safe_url(url)} ({safe_url(proxy or '')}) cannot be used: {exc.message}",
                 hint="give the proxy's http:// address in HTTPS_PROXY (https still goes end to end through "
                 "a CONNECT tunnel), or list the host in NO_PROXY",
             ) from None
