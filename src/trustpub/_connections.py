@@ -27,22 +27,23 @@ import http.client
 import select
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from trustpub.errors import ConfigurationError
 
-__all__ = ["ConnectionPool", "ProxyNotSupported", "Route", "route"]
+__all__ = ["BadCABundle", "ConnectionPool", "ProxyNotSupported", "Route", "proxy_for", "route"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-#: Bytes per read of a file body (http.client's default of 8 KiB makes a 200 MiB
-#: upload cost 25,000 system calls).
-_BLOCK_SIZE = 256 * 1024
-
 
 class ProxyNotSupported(ConfigurationError):
     """A proxy this layer cannot speak through (TLS to the proxy *and* to the origin)."""
+
+
+class BadCABundle(ConfigurationError):
+    """The ``ca_certs`` file could not be loaded as a CA bundle (a local mistake, not the server's)."""
 
 
 @dataclass(frozen=True)
@@ -103,13 +104,28 @@ def route(url: str, proxy: str | None) -> Route:
     return Route(scheme, proxy_host, proxy_port, tls=proxy_tls, absolute=True, proxy_authorization=authorization)
 
 
+#: Characters left as they are in a request target: RFC 3986's unreserved and reserved
+#: ones and ``%`` (an escape already made); anything else (a space, a control
+#: character, non-ASCII) is percent-encoded as UTF-8, as urllib3 did.
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
 def request_target(url: str, via: Route) -> str:
-    """The request line's target: path and query, or the whole URL (no userinfo) for a forwarding proxy."""
+    """The request line's target: path and query, or the whole URL (no userinfo) for a forwarding proxy.
+
+    Always ASCII with no space or control character, so http.client can send it
+    and nothing in it can end the request line early.
+    """
     parts = urlsplit(url)
+    path = quote(parts.path or "/", safe=_TARGET_SAFE)
+    query = quote(parts.query, safe=_TARGET_SAFE)
     if via.absolute:
-        netloc = parts.netloc.rsplit("@", 1)[-1]
-        return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-    return urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        scheme, host, _ = origin(url)
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit(("", "", path, query, ""))
 
 
 class ConnectionPool:
@@ -173,10 +189,9 @@ class ConnectionPool:
     def _new(self, via: Route, timeout: float) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
         if via.tls:
-            conn = http.client.HTTPSConnection(via.host, via.port, timeout=timeout, context=self._tls_context(),
-                                               blocksize=_BLOCK_SIZE)  # fmt: skip
+            conn = http.client.HTTPSConnection(via.host, via.port, timeout=timeout, context=self._tls_context())
         else:
-            conn = http.client.HTTPConnection(via.host, via.port, timeout=timeout, blocksize=_BLOCK_SIZE)
+            conn = http.client.HTTPConnection(via.host, via.port, timeout=timeout)
         if via.tunnel is not None:
             headers = {"Proxy-Authorization": via.proxy_authorization} if via.proxy_authorization else None
             conn.set_tunnel(via.tunnel[0], via.tunnel[1], headers=headers)
@@ -188,7 +203,13 @@ class ConnectionPool:
             if self._context is None:
                 import ssl
 
-                self._context = ssl.create_default_context(cafile=self.ca_certs)
+                try:
+                    self._context = ssl.create_default_context(cafile=self.ca_certs)
+                except (OSError, ValueError) as exc:  # no such file; not PEM (ssl.SSLError)
+                    raise BadCABundle(
+                        f"the CA bundle {self.ca_certs!r} could not be loaded ({type(exc).__name__})",
+                        hint="give a readable PEM file of CA certificates",
+                    ) from None
             return self._context
 
 
@@ -212,3 +233,46 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
         return not readable
     except (OSError, ValueError):
         return False
+
+
+def proxy_for(url: str, env: Mapping[str, str] | None = None, *, all_proxy: bool = False) -> str | None:
+    """The proxy URL the environment names for ``url``, or None for a direct connection.
+
+    ``all_proxy`` True also reads ``ALL_PROXY`` when no scheme's variable is set, as
+    curl and uv (reqwest) do; trustpub's own transport does not use it.
+    """
+    import os
+
+    environ = os.environ if env is None else env
+    proxies: dict[str, str] = {}
+    no_proxy = ""
+    for key, value in environ.items():
+        lowered = key.lower()
+        if lowered in ("http_proxy", "https_proxy", "all_proxy") and value:
+            proxies[lowered[: -len("_proxy")]] = value
+        elif lowered == "no_proxy":
+            no_proxy = value
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme) or (proxies.get("all") if all_proxy else None)
+    if not proxy or not parts.hostname:
+        return None
+    if no_proxy and _bypassed(parts.hostname, parts.port, no_proxy):
+        return None
+    return proxy
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """``NO_PROXY`` as curl and requests read it: ``*``, hosts, ``.domain`` suffixes, optional ``:port``."""
+    host = host.lower().strip("[]")
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and (port is None or entry_port != str(port)):
+            continue
+        name = name.strip("[]").lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False

@@ -3,7 +3,9 @@
 Every network call of trustpub (OIDC runner endpoint, audience, mint-token, upload,
 simple and integrity APIs) goes through a :class:`Transport`, which owns one
 :class:`~trustpub._connections.ConnectionPool` (thread-safe, connections kept alive
-and reused across parallel uploads) and enforces these rules:
+and reused across parallel uploads; routes and proxies are there too), reads through
+:mod:`trustpub._wire` (streamed bodies, bounded answers, failures named in fixed
+words) and enforces these rules:
 
 - credentials (an ``Authorization`` header, or a body marked ``credentials=True`` such
   as a JWT sent to mint-token) are only ever sent over https, or plain http to a
@@ -53,8 +55,19 @@ from trustpub._connections import (
     ProxyNotSupported,
     Route,
     origin,
+    proxy_for,
     request_target,
     route,
+)
+from trustpub._wire import (
+    BodySource,
+    _AnswerTooSlow,
+    describe_failure,
+    is_tls_refusal,
+    is_tunnel_refusal,
+    read_body,
+    tls_hint,
+    tunnel_hint,
 )
 from trustpub.errors import ConfigurationError, TrustpubError
 from trustpub.registry import is_loopback_host
@@ -178,6 +191,35 @@ def _require_unambiguous(url: str, *, redirected_from: str | None = None) -> Non
             "nothing was sent there",
             hint="use the index's plain URL, scheme://host[:port]/path, without backslashes or control characters",
         )
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A header value may hold a tab, but no other control character: CR or LF would
+# start a header (or a request) of their own, NUL ends it early for some servers.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+
+
+def _require_sendable(method: str, headers: Mapping[str, str], url: str) -> None:
+    """Refuse, before connecting, a method or header http.client would choke on.
+
+    http.client raises a ValueError that quotes the value (a token with a stray
+    newline would land in a log) and lets a line fold through; this names the header
+    only.
+    """
+    if not _TOKEN.fullmatch(method):
+        raise TransportError(f"not an HTTP method: {method[:20]!r}; nothing was sent to {safe_url(url)}")
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise TransportError(
+                f"a header name for {safe_url(url)} is not a single word; nothing was sent",
+                hint="header names are letters, digits and -",
+            )
+        if _BAD_VALUE.search(value):
+            raise TransportError(
+                f"the {name} header for {safe_url(url)} holds a line break, a control character or a "
+                "character outside Latin-1; nothing was sent",
+                hint="a token or password read from a file may end with a newline: remove it",
+            )
 
 
 @dataclass(frozen=True)
@@ -308,6 +350,7 @@ class Transport:
             send_headers.setdefault("Content-Type", "application/json")
         if isinstance(body, str):
             body = body.encode()
+        _require_sendable(method, send_headers, url)
         carries_credentials = credentials or any(k.lower() in _SENSITIVE_HEADERS for k in send_headers)
         body_is_credential = credentials
 
@@ -418,6 +461,10 @@ class Transport:
         send_headers = dict(headers)
         if via.absolute and via.proxy_authorization:
             send_headers["Proxy-Authorization"] = via.proxy_authorization  # forwarded: the proxy reads it
+        # A streamed body is read through _BodySource, so an exception of its own (a
+        # file that vanished: an OSError too) is told apart from a broken connection.
+        source = BodySource(body) if body is not None and not isinstance(body, (bytes, str)) else None
+        replayable = source is None
         attempt = 0
         while True:
             attempt += 1
@@ -425,41 +472,55 @@ class Transport:
             try:
                 conn, reused = self._pool.connection(via, connect_timeout=min(self.connect_timeout, read), read_timeout=read)
             except OSError as exc:
-                # Nothing reached the server: safe to try again, unless TLS itself said no.
-                if attempt < _CONNECT_ATTEMPTS and not _is_tls_refusal(exc):
+                # Nothing reached the server: safe to try again, unless TLS or the proxy said no.
+                if attempt < _CONNECT_ATTEMPTS and not is_tls_refusal(exc) and not is_tunnel_refusal(exc):
                     time.sleep(0.1 * 2 ** (attempt - 1))
                     continue
                 raise TransportError(
-                    f"could not reach {safe_url(url)}: {_reason(exc)}",
-                    hint=_tls_hint(exc) or "check the URL and the network; for a local index make sure it is running",
+                    f"could not reach {safe_url(url)}: {describe_failure(exc)}",
+                    hint=tls_hint(exc) or tunnel_hint(exc)
+                    or "check the URL and the network; for a local index make sure it is running",
                 ) from None
+            cut_short: OSError | None = None
             try:
-                conn.request(method, target, body=body, headers=send_headers)
-                response = conn.getresponse()
+                try:
+                    conn.request(method, target, body=body if source is None else source, headers=send_headers)
+                except (BrokenPipeError, ConnectionResetError) as exc:
+                    # The server may have answered before reading the whole body (413,
+                    # 401) and closed: that answer says more than the broken pipe.
+                    if source is not None and exc is source.failure:
+                        raise
+                    cut_short = exc
+                try:
+                    response = conn.getresponse()
+                except (http.client.HTTPException, OSError):
+                    if cut_short is not None:
+                        raise cut_short from None  # the sending failed first: report that
+                    raise
                 success = 200 <= response.status < 300
                 limit = max_body if success else min(max_body, MAX_ERROR_BODY)
-                data = _read_body(response, read, limit)
-            except (TimeoutError, _AnswerTooSlow):
-                conn.close()
-                raise TransportError(
-                    f"{method} {safe_url(url)} failed: no complete answer within {read:g} s",
-                    hint=f"the server is slow or stuck; --timeout or ${TIMEOUT_ENV} sets how long to wait "
-                    f"(default {DEFAULT_TIMEOUT:g} s)",
-                ) from None
-            except (http.client.HTTPException, OSError) as exc:
-                conn.close()
+                data = read_body(response, read, limit)
+            except BaseException as exc:
+                conn.close()  # a half-sent request or a half-read answer: the connection is done
+                if source is not None and exc is source.failure:
+                    raise  # the body's own error, as it is
+                if isinstance(exc, (TimeoutError, _AnswerTooSlow)):
+                    raise TransportError(
+                        f"{method} {safe_url(url)} failed: no complete answer within {read:g} s",
+                        hint=f"the server is slow or stuck; --timeout or ${TIMEOUT_ENV} sets how long to wait "
+                        f"(default {DEFAULT_TIMEOUT:g} s)",
+                    ) from None
+                if not isinstance(exc, (http.client.HTTPException, OSError)):
+                    raise
                 # A kept-alive connection closed under us; only a read can be replayed blindly.
-                if method in ("GET", "HEAD") and attempt < 2:
+                if method in ("GET", "HEAD") and attempt < 2 and replayable:
                     continue
                 raise TransportError(
-                    f"{method} {safe_url(url)} failed: the connection broke ({_reason(exc)})",
+                    f"{method} {safe_url(url)} failed: the connection broke ({describe_failure(exc)})",
                     hint="try again; the server may have restarted" if reused or attempt > 1 else "try again",
                 ) from None
-            except BaseException:
-                conn.close()  # a body that raised (a file that changed) leaves a half-sent request
-                raise
             truncated = len(data) > limit
-            if truncated or response.will_close or conn.sock is None:
+            if truncated or cut_short is not None or response.will_close or conn.sock is None:
                 conn.close()
             else:
                 self._pool.give_back(via, conn)
@@ -474,143 +535,10 @@ class Transport:
         return response, data[:limit], truncated
 
 
-class _AnswerTooSlow(Exception):
-    """The body of an answer did not finish within the read timeout."""
-
-
-_READ_SIZE = 64 * 1024
-
-
-def _read_body(response: http.client.HTTPResponse, seconds: float, limit: int = MAX_BODY) -> bytes:
-    """The body, within ``seconds`` of the headers (each read is bounded by the socket
-    timeout too); a server that trickles bytes forever raises :class:`_AnswerTooSlow`.
-
-    At most ``limit + 1`` bytes: a longer result tells the caller the body was cut (its
-    connection, with bytes still unread, must then be closed rather than reused).
-    """
-    deadline = time.monotonic() + seconds
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = response.read1(min(_READ_SIZE, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if time.monotonic() > deadline:
-            raise _AnswerTooSlow()
-    if size <= limit:
-        response.close()  # read to its end: the connection is ready for the next request
-    return b"".join(chunks)
-
-
 def _size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):g} MiB"
     return f"{n / 1024:g} KiB" if n >= 1024 else f"{n} bytes"
-
-
-#: What a broken connection is called in messages: never the server's own bytes (a
-#: proxy that writes an HTML page instead of an HTTP answer would land in the text).
-_BROKEN = (
-    ("RemoteDisconnected", "the server closed the connection without answering"),
-    ("BadStatusLine", "the server's answer was not HTTP"),
-    ("LineTooLong", "the server's answer was not HTTP"),
-    ("IncompleteRead", "the answer was cut off before its end"),
-    ("ConnectionResetError", "connection reset by the server"),
-    ("BrokenPipeError", "the server closed the connection while trustpub was sending"),
-    ("ConnectionRefusedError", "connection refused"),
-    ("ConnectionAbortedError", "connection aborted"),
-    ("InvalidChunkLength", "the answer's chunked encoding was broken"),
-)
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, fixed description of a transport failure, with no text the server chose."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        names = {cls.__name__ for cls in type(current).__mro__}
-        for name, text in _BROKEN:
-            if name in names:
-                return text
-        if "gaierror" in names:
-            return "the host name could not be resolved"
-        if "SSLCertVerificationError" in names:
-            return "the server's TLS certificate was not accepted"
-        if "SSLError" in names:
-            return "the TLS handshake failed"
-        if isinstance(current, TimeoutError):
-            return "timed out"
-        tunnel = _TUNNEL_REFUSED.match(str(current)) if type(current) is OSError else None
-        if tunnel is not None:
-            return f"the proxy refused the tunnel (HTTP {tunnel.group(1)})"
-        nested = getattr(current, "reason", None)
-        if not isinstance(nested, BaseException):
-            args = [a for a in current.args if isinstance(a, BaseException)]
-            nested = args[-1] if args else None
-        current = nested or current.__cause__ or current.__context__
-    return type(exc).__name__
-
-
-#: http.client's words when a proxy answers CONNECT with an error; only the code is kept.
-_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b")
-
-
-def _is_tls_refusal(exc: BaseException) -> bool:
-    """TLS failed (an untrusted certificate, a broken handshake): trying again will not help."""
-    return any(cls.__name__ == "SSLError" for cls in type(exc).__mro__)
-
-
-def _tls_hint(exc: BaseException) -> str | None:
-    if not _is_tls_refusal(exc):
-        return None
-    return ("the index's certificate must chain to a CA this system trusts; for a private CA, point "
-            "SSL_CERT_FILE at its bundle")
-
-
-def proxy_for(url: str, env: Mapping[str, str] | None = None, *, all_proxy: bool = False) -> str | None:
-    """The proxy URL the environment names for ``url``, or None for a direct connection.
-
-    ``all_proxy`` True also reads ``ALL_PROXY`` when no scheme's variable is set, as
-    curl and uv (reqwest) do; trustpub's own transport does not use it.
-    """
-    import os
-
-    environ = os.environ if env is None else env
-    proxies: dict[str, str] = {}
-    no_proxy = ""
-    for key, value in environ.items():
-        lowered = key.lower()
-        if lowered in ("http_proxy", "https_proxy", "all_proxy") and value:
-            proxies[lowered[: -len("_proxy")]] = value
-        elif lowered == "no_proxy":
-            no_proxy = value
-    parts = urlsplit(url)
-    proxy = proxies.get(parts.scheme) or (proxies.get("all") if all_proxy else None)
-    if not proxy or not parts.hostname:
-        return None
-    if no_proxy and _bypassed(parts.hostname, parts.port, no_proxy):
-        return None
-    return proxy
-
-
-def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
-    """``NO_PROXY`` as curl and requests read it: ``*``, hosts, ``.domain`` suffixes, optional ``:port``."""
-    host = host.lower().strip("[]")
-    for entry in (e.strip().lower() for e in no_proxy.split(",")):
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if entry_port and (port is None or entry_port != str(port)):
-            continue
-        name = name.strip("[]").lstrip(".")
-        if host == name or host.endswith("." + name):
-            return True
-    return False
 
 
 def _maybe_json(response: Response) -> Any:
