@@ -52,6 +52,8 @@ CODES: dict[str, str] = {
     # network
     "TransportError": "transport",
     "InsecureTransport": "insecure-transport",
+    "ProxyNotSupported": "proxy-not-supported",
+    "BadCABundle": "bad-ca-bundle",
     "MalformedIndexResponse": "malformed-index-response",
     # identity
     "OIDCError": "oidc",
