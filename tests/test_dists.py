@@ -78,7 +78,7 @@ def test_zip_corpus_accept_passes_container_check(shared_dir: Path, tmp_path: Pa
 
 
 def test_member_read_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("trustpub.dists.MAX_MEMBER_READ", 1000)
+    monkeypatch.setattr("trustpub.dists.limits.MAX_MEMBER_READ", 1000)
     big_meta = b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\n\n" + b"x" * 5000
     dist = inspect(make_wheel(tmp_path, metadata=big_meta))
     assert dist.oversized_member == ("demo_pkg-1.0.0.dist-info/METADATA", len(big_meta))
@@ -90,7 +90,7 @@ def test_member_read_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_oversized_pkg_info_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("trustpub.dists.MAX_MEMBER_READ", 1000)
+    monkeypatch.setattr("trustpub.dists.limits.MAX_MEMBER_READ", 1000)
     meta = b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0.0\n\n" + b"x" * 5000
     dist = inspect(make_sdist(tmp_path, metadata=meta))
     assert dist.oversized_member == ("demo_pkg-1.0.0/PKG-INFO", len(meta))

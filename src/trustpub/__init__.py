@@ -28,8 +28,8 @@ _EXPORTS: dict[str, str] = {
     "Target": "trustpub.artifacts",
     "Registry": "trustpub.registry",
     "RegistryKind": "trustpub.registry",
-    "PublishResult": "trustpub.orchestrator",
-    "PublishedFile": "trustpub.orchestrator",
+    "PublishResult": "trustpub.publish_result",
+    "PublishedFile": "trustpub.publish_result",
     "CheckReport": "trustpub.checks",
     "AttestRequest": "trustpub.operations",
     "AttestResult": "trustpub.operations",
@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigurationError": "trustpub.errors",
     "CheckFailed": "trustpub.errors",
     "WouldBeRefused": "trustpub.errors",
-    "PublishFailed": "trustpub.orchestrator",
+    "PublishFailed": "trustpub.publish_result",
     "UnknownRegistry": "trustpub.request_errors",
     "NoTargets": "trustpub.request_errors",
     "EmptyField": "trustpub.request_errors",
@@ -111,7 +111,7 @@ if TYPE_CHECKING:
         VerifyRequest,
         VerifyResult,
     )
-    from trustpub.orchestrator import PublishedFile, PublishFailed, PublishResult
+    from trustpub.publish_result import PublishedFile, PublishFailed, PublishResult
     from trustpub.registry import Registry, RegistryKind
     from trustpub.request import PublishRequest
     from trustpub.request_errors import (

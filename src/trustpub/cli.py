@@ -34,6 +34,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"trustpub: error: {message}\n")
 
 
+def _add_paths(p: argparse.ArgumentParser, what: str = "files or folders") -> None:
+    """PATHS: the files or folders a command reads, ``dist/`` when none are given."""
+    p.add_argument("paths", nargs="*", metavar="PATHS", help=f"{what} (default: dist/)")
+
+
 def _add_output_flags(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     if json_flag:
         p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -72,7 +77,7 @@ def _explain_credentials(p: argparse.ArgumentParser) -> None:
 
 
 def _add_publish_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
+    _add_paths(p)
     p.add_argument(
         "--to",
         default=None,
@@ -119,9 +124,7 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
         "folder, e.g. ~/.cache/trustpub; never the project, where the next sdist would pack them)",
     )
     p.add_argument("--slsa", action="store_true", help="also attach a SLSA Provenance v1 attestation per file")
-    p.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
-    p.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
-    p.add_argument("--uv-binary", default="uv", metavar="PATH", help="uv executable for --uploader uv")
+    _add_upload_client_flags(p)
     p.add_argument(
         "--simple-url",
         metavar="URL",
@@ -138,6 +141,13 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
     )
     _add_upload2_flags(p)
     _add_output_flags(p)
+
+
+def _add_upload_client_flags(p: argparse.ArgumentParser) -> None:
+    """How the files are sent, for ``publish`` and ``rehearse`` alike."""
+    p.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
+    p.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
+    p.add_argument("--uv-binary", default="uv", metavar="PATH", help="uv executable for --uploader uv (default: uv on PATH)")
 
 
 def _add_upload2_flags(p: argparse.ArgumentParser) -> None:
@@ -191,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
             "files or folders (default: dist/). One line per problem on stderr."
         ),
     )
-    check.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
+    _add_paths(check)
     check.add_argument("--strict", action="store_true", help="treat warnings as errors")
     check.add_argument("--list-rules", action="store_true", help="print every rule id and what it checks, then exit")
     _add_output_flags(check)
@@ -224,12 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
             "integrity API, print the report and stop the world."
         ),
     )
-    rehearse.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
+    _add_paths(rehearse)
     rehearse.add_argument("--keep", action="store_true", help="leave the world running after the rehearsal (Ctrl-C stops it)")
     rehearse.add_argument("--slsa", action="store_true", help="also attach SLSA provenance attestations")
-    rehearse.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
-    rehearse.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
-    rehearse.add_argument("--uv-binary", default="uv", metavar="PATH", help="uv executable for --uploader uv (default: uv on PATH)")
+    _add_upload_client_flags(rehearse)
     rehearse.add_argument(
         "--dir",
         metavar="DIR",
@@ -287,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
             "are reused; stale ones are replaced."
         ),
     )
-    attest.add_argument("paths", nargs="*", metavar="PATHS", help="files or folders (default: dist/)")
+    _add_paths(attest)
     attest.add_argument("--slsa", action="store_true", help="also sign a per-file SLSA provenance attestation")
     attest.add_argument(
         "--attestations-dir",
@@ -309,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
             "every file verifies, 1 when one does not."
         ),
     )
-    verify.add_argument("paths", nargs="*", metavar="PATHS", help="distributions or folders (default: dist/)")
+    _add_paths(verify, "distributions or folders")
     verify.add_argument("--publisher", required=True, metavar="SPEC", help=f"the trusted publisher: {publisher_forms}")
     verify.add_argument("--sigstore", metavar="INSTANCE", help=sigstore_help)
     verify.add_argument(

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TextIO
 
 from trustpub.multi_result import MultiPublishResult, TargetOutcome
-from trustpub.report import render_text, write_ci_summary
+from trustpub.report import append_step_summary, render_text, write_ci_summary
 from trustpub.text import markdown_text, printable
 
 __all__ = ["render_text_many", "write_ci_summary_many"]
@@ -84,14 +83,9 @@ def write_ci_summary_many(
 ) -> None:
     """GitHub: the overview table, then one section per index in $GITHUB_STEP_SUMMARY; GitLab: log sections."""
     environ = os.environ if env is None else env
-    summary_path = environ.get("GITHUB_STEP_SUMMARY")
-    github = environ.get("GITHUB_ACTIONS") == "true" and bool(summary_path)
-    if github:
-        with Path(str(summary_path)).open("a", encoding="utf-8") as handle:
-            handle.write(_markdown_head(result) + "\n")
+    append_step_summary(_markdown_head(result), env=environ)
     for target in result.targets:
         if target.result is not None:
             write_ci_summary(target.result, env=environ, stream=stream)
-        elif github:
-            with Path(str(summary_path)).open("a", encoding="utf-8") as handle:
-                handle.write(_markdown_untried(target, any(t.status == "refused" for t in result.targets)) + "\n")
+        else:
+            append_step_summary(_markdown_untried(target, any(t.status == "refused" for t in result.targets)), env=environ)

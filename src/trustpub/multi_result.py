@@ -1,7 +1,7 @@
 """The result of a release to several indexes (:func:`trustpub.multi.publish_many`).
 
 Per index, in publishing order, a :class:`TargetOutcome`: its status and the
-single-index :class:`~trustpub.orchestrator.PublishResult` of what happened there.
+single-index :class:`~trustpub.publish_result.PublishResult` of what happened there.
 The JSON document (``schema`` :data:`REPORT_SCHEMA`) holds, per index, the
 single-index document plus ``target``, ``origin``, ``status`` and ``smoke``; a release
 to one index keeps printing the single-index document, unchanged.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from trustpub.orchestrator import PublishResult
+from trustpub.publish_result import PublishResult
 from trustpub.target_list import IndexTarget
 
 __all__ = ["REPORT_SCHEMA", "MultiPublishResult", "Status", "TargetOutcome"]

@@ -3,7 +3,10 @@
 Nothing is uploaded when anything before the upload fails, and the order is chosen
 so that the cheap, local, certain steps come first: a preflight failure costs no
 network call, a conflicting file on the index costs no signature, and a signature
-that the index would refuse is caught before its file is sent::
+that the index would refuse is caught before its file is sent. This module is the chain;
+the steps it calls live apart: :mod:`trustpub.publish_result` (what it returns),
+:mod:`trustpub.collaborators` (credentials, index reader, uploader, attester),
+:mod:`trustpub.dry_run` and :mod:`trustpub.session_publish` (Upload 2.0)::
 
     >>> result = Orchestrator().publish(PublishRequest(paths=(Path("dist"),), registry=Registry.parse("pypi")))  # doctest: +SKIP
     >>> [f.outcome for f in result.files]                                                                       # doctest: +SKIP
@@ -12,21 +15,32 @@ that the index would refuse is caught before its file is sent::
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from trustpub.auth import TOKEN_USERNAME
 from trustpub.checks import CheckReport, check_distributions, collect_paths, inspect_many
+from trustpub.collaborators import (
+    credential_source,
+    describe_source,
+    index_lookup,
+    make_attester,
+    make_uploader,
+    wants_attestations,
+)
 from trustpub.dists import Distribution
 from trustpub.errors import CheckFailed, ConfigurationError, TrustpubError
 from trustpub.journal import Journal
-from trustpub.outcomes import SUCCESSFUL, FileOutcome
-from trustpub.registry import Registry
+from trustpub.publish_result import (
+    PreviousRun,
+    PublishedFile,
+    PublishFailed,
+    PublishResult,
+    previous_run,
+    published_files,
+    release_identity,
+)
 from trustpub.request import PublishRequest
 from trustpub.state import resolve_state_dir
 from trustpub.upload import Uploader, UploadRequest, UploadResult
@@ -44,154 +58,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Orchestrator", "PreviousRun", "PublishFailed", "PublishResult", "PublishedFile", "VerificationFailed", "previous_run",
 ]
-
-_logger = logging.getLogger(__name__)
-
-
-
-@dataclass(frozen=True)
-class PreviousRun:
-    """What the journal says the last run of this release left, read back at the start of a re-run.
-
-    ``interrupted`` is a run that never recorded its end (killed, crashed, power lost);
-    the counts are this release's files by their last recorded state.
-    """
-
-    started: str
-    interrupted: bool
-    outcome: str | None
-    uploaded: int
-    already_present: int
-    failed: int
-    not_attempted: int
-
-    def line(self) -> str:
-        how = "was interrupted" if self.interrupted else "failed" if self.failed or (self.outcome or "").startswith("failed") else "finished"
-        parts = [f"{self.uploaded} uploaded"]
-        if self.already_present:
-            parts.append(f"{self.already_present} already present")
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        parts.append(f"{self.not_attempted} not attempted")
-        return f"previous run ({self.started}) {how}: {', '.join(parts)}; completing the release"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "started": self.started, "interrupted": self.interrupted, "outcome": self.outcome,
-            "uploaded": self.uploaded, "already_present": self.already_present, "failed": self.failed,
-            "not_attempted": self.not_attempted,
-        }
-
-
-def previous_run(journal: Journal, dists: Sequence[Distribution]) -> PreviousRun | None:
-    """The last run before the current one, when it did not complete the release; else None.
-
-    Called right after :meth:`Journal.start_run`, so the current run is the journal's
-    last entry and the file states are still the ones the previous run wrote.
-    """
-    runs = journal.data.get("runs")
-    if not isinstance(runs, list) or len(runs) < 2 or not isinstance(runs[-2], dict):
-        return None
-    last = runs[-2]
-    outcome = last.get("outcome") if isinstance(last.get("outcome"), str) else None
-    interrupted = last.get("finished") is None
-    if not interrupted and outcome == "ok":
-        return None
-    counts = {"uploaded": 0, "already-present": 0, "failed": 0}
-    not_attempted = 0
-    for dist in dists:
-        entry = journal.data["files"].get(dist.filename)
-        state = journal.state(dist.filename)
-        if state in counts and isinstance(entry, dict) and entry.get("sha256") == dist.sha256:
-            counts[state] += 1
-        else:
-            not_attempted += 1
-    return PreviousRun(
-        str(last.get("started") or "?"), interrupted, outcome,
-        counts["uploaded"], counts["already-present"], counts["failed"], not_attempted,
-    )
-
-
-@dataclass(frozen=True)
-class PublishedFile:
-    """One file's outcome, as every report shows it."""
-
-    filename: str
-    filetype: str | None
-    size: int
-    sha256: str
-    outcome: FileOutcome
-    project_url: str
-    attestation_url: str | None = None
-    log_index: int | None = None
-    message: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "filetype": self.filetype,
-            "size": self.size,
-            "sha256": self.sha256,
-            "outcome": self.outcome,
-            "url": self.project_url,
-            "attestation_url": self.attestation_url,
-            "rekor_log_index": self.log_index,
-            "message": self.message,
-        }
-
-
-@dataclass
-class PublishResult:
-    """The whole release: per-file outcomes in upload order, and what was learned on the way."""
-
-    registry: Registry
-    project: str
-    version: str
-    files: list[PublishedFile]
-    dry_run: bool = False
-    elapsed: float = 0.0
-    credentials: str | None = None
-    provenance: Path | None = None
-    journal: Path | None = None
-    #: What the journal said the last run left, when it did not complete the release.
-    previous_run: PreviousRun | None = None
-    statements: list[bytes] = field(default_factory=list, repr=False)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    #: Which upload API carried the release: ``legacy`` or ``upload-2.0`` (PEP 694).
-    upload_api: str = "legacy"
-    #: Upload 2.0: the session, and (with ``--stage-only``) where the stage can be seen.
-    session_url: str | None = None
-    stage_url: str | None = field(default=None, repr=False)
-    session_token: str | None = field(default=None, repr=False)
-    published: bool | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(f.outcome in SUCCESSFUL for f in self.files)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "dry_run": self.dry_run,
-            "registry": str(self.registry),
-            "upload_url": self.registry.upload_url,
-            "project": self.project,
-            "version": self.version,
-            "credentials": self.credentials,
-            "elapsed_seconds": round(self.elapsed, 3),
-            "release_provenance": str(self.provenance) if self.provenance else None,
-            "journal": str(self.journal) if self.journal else None,
-            "previous_run": self.previous_run.to_json() if self.previous_run else None,
-            "upload_api": self.upload_api,
-            "session": None if self.session_url is None else {
-                "url": self.session_url, "published": self.published,
-                "stage_url": self.stage_url, "session_token": self.session_token,
-            },
-            "files": [f.to_json() for f in self.files],
-            "warnings": self.warnings,
-            "error": self.error,
-        }
 
 
 Progress = Callable[[str], None]
@@ -233,12 +99,16 @@ class Orchestrator:
         started = time.monotonic()
         request.validate()
         if request.session is not None:
-            return self._finish_stage(request, started)
+            from trustpub.session_publish import finish_stage
+
+            return finish_stage(request, started, transport=self._transport, say=self._say)
         dists = list(prepared.dists) if prepared is not None else self._preflight(request)
-        project, version = _release_identity(dists)
+        project, version = release_identity(dists)
         registry = request.registry
         if request.dry_run:
-            return self._dry_run(request, dists, project, version, started)
+            from trustpub.dry_run import dry_run
+
+            return dry_run(request, dists, project, version, started, uploader=self._uploader, say=self._say)
 
         from trustpub.transport import Transport
 
@@ -262,11 +132,11 @@ class Orchestrator:
         attester: Attester | None = None
         try:
             # identity (choosing the credentials makes no network call; minting comes later)
-            source = prepared.source if prepared is not None else self._credentials(request, registry, transport)
-            result.credentials = _describe_source(source)
+            source = prepared.source if prepared is not None else credential_source(request, registry, transport)
+            result.credentials = describe_source(source)
 
             # plan: which files are already there, by hash (stops on a conflict)
-            lookup = self._lookup(request, transport, source)
+            lookup = index_lookup(request, transport, source)
             from trustpub.upload.engine import UploadEngine, plan_release
 
             present = plan_release(dists, lookup)
@@ -279,7 +149,7 @@ class Orchestrator:
             )
             self._say(f"plan: {len(todo)} to upload, {len(present)} already on {registry}")
 
-            use_attestations = prepared.attestations if prepared is not None else self._attestations_wanted(request, source)
+            use_attestations = prepared.attestations if prepared is not None else wants_attestations(request, source)
             # Upload 2.0 only when asked for (--upload-api): nothing new goes to PyPI.
             upload_api = None
             if todo and request.upload_api not in (None, "legacy"):
@@ -298,7 +168,7 @@ class Orchestrator:
                 # Signed once for every index (trustpub.multi): the same bundles everywhere.
                 attested = {d.filename: prepared.attested[d.filename] for d in todo if d.filename in prepared.attested}
             elif use_attestations and todo:
-                attester = self._attester(request, source)
+                attester = make_attester(request, source)
                 # Attestations name the sha256, so these files are hashed first, in parallel.
                 from trustpub.dists import ensure_hashes
 
@@ -313,17 +183,19 @@ class Orchestrator:
                 source.credentials()
 
             if upload_api is not None:
-                self._through_session(request, transport, upload_api, source, dists, todo, attested, journal,
-                                      result, outcomes, failures)
+                from trustpub.session_publish import through_session
+
+                through_session(request, transport, upload_api, source, dists, todo, attested, journal,
+                                result, outcomes, failures, say=self._say)
                 if request.stage_only:
                     journal.finish_run("staged")
                     result.files = [
                         replace(f, outcome="staged") if f.filename in outcomes else f
-                        for f in self._files(registry, dists, outcomes, attested, present=present)
+                        for f in published_files(registry, dists, outcomes, attested, present=present)
                     ]
                     result.elapsed = time.monotonic() - started
                     return result
-            uploader = self._make_uploader(request, transport)
+            uploader = make_uploader(request, transport, self._uploader)
             if upload_api is None and todo and not getattr(uploader, "accepts_distribution", False):
                 # Only the native uploader hashes while it streams; others get the digests first.
                 from trustpub.dists import ensure_hashes
@@ -381,7 +253,7 @@ class Orchestrator:
                 out_dir = default_provenance_dir(request.attestations_dir, state_dir=state_dir, registry=registry.upload_url)
                 target = out_dir / release_provenance_name(d.filename for d in dists)
                 if attester is None and not target.exists():
-                    attester = self._attester(request, source)
+                    attester = make_attester(request, source)
                 if attester is not None:
                     result.provenance = attester.release_provenance(dists, out_dir=out_dir)
                 elif target.exists():
@@ -390,10 +262,10 @@ class Orchestrator:
         except TrustpubError as exc:
             journal.finish_run(f"failed: {exc.message}")
             result.error = str(exc)
-            result.files = self._files(registry, dists, outcomes, attested, present=present, failed=True, failures=failures)
+            result.files = published_files(registry, dists, outcomes, attested, present=present, failed=True, failures=failures)
             result.elapsed = time.monotonic() - started
             raise PublishFailed(exc, result) from exc
-        result.files = self._files(registry, dists, outcomes, attested, present=present)
+        result.files = published_files(registry, dists, outcomes, attested, present=present)
         result.elapsed = time.monotonic() - started
         return result
 
@@ -405,96 +277,21 @@ class Orchestrator:
 
     def credentials_for(self, request: PublishRequest, transport: Transport) -> CredentialSource:
         """The credential source for ``request.registry`` (no network call yet)."""
-        return self._credentials(request, request.registry, transport)
+        return credential_source(request, request.registry, transport)
 
     def lookup_for(self, request: PublishRequest, transport: Transport, source: CredentialSource) -> ExistingFiles:
         """The reader of what ``request.registry`` already holds."""
-        return self._lookup(request, transport, source)
+        return index_lookup(request, transport, source)
 
     def attestations_wanted(self, request: PublishRequest, source: CredentialSource) -> bool:
         """Whether this index gets attestations with these credentials (may raise)."""
-        return self._attestations_wanted(request, source)
+        return wants_attestations(request, source)
 
     def attester_for(self, request: PublishRequest, source: CredentialSource) -> Attester:
         """The release's signer for the CI identity behind ``source``."""
-        return self._attester(request, source)
+        return make_attester(request, source)
 
     # -- steps -------------------------------------------------------------------------
-
-    def _finish_stage(self, request: PublishRequest, started: float) -> PublishResult:
-        """``trustpub publish --session ID``: publish (or ``--cancel``) a stage an earlier run left."""
-        from trustpub.transport import Transport
-        from trustpub.upload.session import (
-            choose_upload_api,
-            find_stage,
-            finish_session,
-            session_client,
-        )
-
-        assert request.session is not None
-        registry = request.registry
-        transport = self._transport or Transport(timeout=request.timeout)
-        root = choose_upload_api(request.upload_api, registry, transport, say=self._say)
-        if root is None:
-            raise ConfigurationError(f"--session: {registry} does not speak Upload 2.0",
-                                     hint="give --upload-api URL of the index that holds the stage")
-        stage = find_stage(resolve_state_dir(request.state_dir), request.session, root)
-        result = PublishResult(registry, stage.project, stage.version, [], upload_api="upload-2.0",
-                               session_url=stage.session_url)
-        source = self._credentials(request, registry, transport)
-        result.credentials = _describe_source(source)
-        client = session_client(transport, root, source, request)
-        try:
-            session = finish_session(client, stage.session_url, cancel=request.cancel_session)
-        except TrustpubError as exc:
-            result.error = str(exc)
-            result.elapsed = time.monotonic() - started
-            raise PublishFailed(exc, result) from exc
-        result.published = not request.cancel_session
-        outcome: FileOutcome = "not-attempted" if request.cancel_session else "uploaded"
-        url = registry.project_url(stage.project, stage.version)
-        for name in sorted(session.files):
-            result.files.append(PublishedFile(name, None, 0, stage.files.get(name, ""), outcome, url))
-        self._say(("cancelled" if request.cancel_session else "published") + f" the session {stage.session_url}")
-        result.elapsed = time.monotonic() - started
-        return result
-
-    def _through_session(
-        self, request: PublishRequest, transport: Transport, upload_api: str, source: CredentialSource,
-        dists: Sequence[Distribution], todo: Sequence[Distribution], attested: Mapping[str, AttestedFile],
-        journal: Journal, result: PublishResult, outcomes: dict[str, UploadResult], failures: dict[str, str],
-    ) -> None:
-        """The Upload 2.0 branch: stage ``todo`` in one session, publish it (:mod:`trustpub.upload.session`)."""
-        from trustpub.upload.session import session_client, stage_and_publish
-        from trustpub.upload.upload2 import Upload2Error
-
-        result.upload_api = "upload-2.0"
-        self._say(f"upload API: Upload 2.0 at {upload_api}")
-        client = session_client(transport, upload_api, source, request)
-        project, version = result.project, result.version
-        try:
-            outcome = stage_and_publish(
-                client, todo, {name: tuple(a.paths) for name, a in attested.items()},
-                project=project, version=version, journal=journal, jobs=request.jobs,
-                stage_only=request.stage_only, keep_stage=request.keep_stage, smoke=request.smoke,
-                say=self._say, on_staged=lambda name: self._say(f"staged: {name}"),
-            )
-        except Upload2Error as exc:
-            if exc.filename:
-                failures[exc.filename] = exc.message
-            raise
-        result.session_url = outcome.stage.session_url
-        result.published = outcome.published
-        for name in outcome.staged:
-            outcomes[name] = UploadResult(name, "uploaded", confirmed=True)
-        for dist in todo:
-            if outcome.published:
-                journal.record(dist.filename, "uploaded", sha256=dist.sha256)
-        if outcome.published:
-            self._say(f"published the session: all {len(outcome.staged)} staged file(s) are public")
-        else:
-            result.stage_url = outcome.stage.stage_url
-            result.session_token = outcome.stage.session_token
 
     def _preflight(self, request: PublishRequest) -> list[Distribution]:
         files, _skipped = collect_paths(request.paths)
@@ -523,200 +320,9 @@ class Orchestrator:
             self._say(finding.line())
         return upload_order(dists)
 
-    def _dry_run(
-        self, request: PublishRequest, dists: list[Distribution], project: str, version: str, started: float
-    ) -> PublishResult:
-        from trustpub.secrets import Secret
-        from trustpub.upload.recording import RecordingUploader
-
-        registry = request.registry
-        # Sends nothing; answers each file with the URL the index would give it.
-        uploader = self._uploader or RecordingUploader(url_for=lambda _: registry.project_url(project, version))
-        statements: list[bytes] = []
-        if request.attestations is not False:
-            from trustpub.attest import unsigned_statements
-
-            # The CI's variables are all a dry run knows of the run (its URL is the invocation id).
-            statements = unsigned_statements(dists, slsa=request.slsa, builder_id=request.builder_id,
-                                             ci_context=os.environ if request.env is None else request.env)
-        files: list[PublishedFile] = []
-        for dist in dists:
-            upload = uploader.upload(
-                UploadRequest(dist.path, dist.filename, dist.sha256, dist.blake2_256, dist.size,
-                              registry.upload_url, TOKEN_USERNAME, Secret(""))
-            )
-            files.append(
-                PublishedFile(
-                    dist.filename, dist.filetype, dist.size, dist.sha256, upload.outcome,
-                    upload.url or registry.project_url(project, version),
-                    registry.integrity_url(project, version, dist.filename) if request.attestations is not False else None,
-                    message=upload.message,
-                )
-            )
-            self._say(f"would upload {dist.filename} ({dist.size} bytes, sha256 {dist.sha256})")
-        return PublishResult(registry, project, version, files, dry_run=True, elapsed=time.monotonic() - started,
-                             credentials="none (dry run)", statements=statements)
-
-    def _lookup(self, request: PublishRequest, transport: Transport, source: CredentialSource) -> ExistingFiles:
-        """The simple-API reader; a private index's own password or token goes with it.
-
-        Only static credentials, and only to the upload host: a trusted-publishing
-        token is minted later and is for uploads only.
-        """
-        from urllib.parse import urlsplit
-
-        from trustpub.credentials import StaticCredentials
-        from trustpub.upload.simple import SimpleIndex
-
-        root = request.simple_url or request.registry.simple_root()
-        authorization = None
-        if isinstance(source, StaticCredentials) and urlsplit(root).netloc == urlsplit(request.registry.upload_url).netloc:
-            authorization = source.credentials().authorization()
-        return SimpleIndex(transport, root, authorization=authorization)
-
-    def _make_uploader(self, request: PublishRequest, transport: Transport) -> Uploader:
-        if self._uploader is not None:
-            return self._uploader
-        if request.uploader == "uv":
-            from trustpub.upload.uv import UvUploader
-
-            return UvUploader(request.uv_binary)
-        from trustpub.upload.native import NativeUploader
-
-        return NativeUploader(transport)
-
-    def _credentials(self, request: PublishRequest, registry: Registry, transport: Transport) -> CredentialSource:
-        from trustpub.credentials import resolve_credentials
-
-        return resolve_credentials(
-            registry, method=request.credentials, repository=request.repository, env=request.env, transport=transport,
-            url_userinfo=request.url_credentials, url_source=request.url_credentials_source,
-            keyring_provider=request.keyring_provider, provider=request.identity,
-        )
-
-    def _attestations_wanted(self, request: PublishRequest, source: CredentialSource) -> bool:
-        from trustpub.credentials import CredentialKind
-
-        trusted = source.kind is CredentialKind.TRUSTED_PUBLISHING
-        if trusted and request.attestations is not False:
-            # ActiveState, self-managed GitLab: PyPI refuses their attestations (trustpub.attestability).
-            from trustpub.attestability import unattestable
-
-            refusal = unattestable(getattr(source, "provider", None))
-            if refusal is not None:
-                if request.attestations:
-                    raise refusal.error()
-                _logger.warning("%s", refusal.notice())
-                return False
-        if request.attestations is None:
-            return trusted
-        if request.attestations and not trusted and request.registry.kind.value in ("pypi", "testpypi"):
-            raise ConfigurationError(
-                "--attestations needs trusted publishing: PyPI refuses attestations uploaded with an API token",
-                hint="publish from CI with trusted publishing, or pass --no-attestations",
-            )
-        return bool(request.attestations)
-
-    def _attester(self, request: PublishRequest, source: CredentialSource) -> Attester:
-        """One signer per release, for the CI identity behind the credentials.
-
-        The publisher the index will check is derived from the signing token's own
-        claims, so a reusable workflow or a wrong repository stops here, before
-        anything is written to the transparency log.
-        """
-        from trustpub.attest import Attester, load_trust_config, publisher_from_claims
-        from trustpub.mint import TokenSource
-        from trustpub.oidc import OIDCProvider, detect_ci
-
-        provider: OIDCProvider
-        if isinstance(source, TokenSource):
-            # Every token the release needs, checked in one go before anything is signed.
-            source.preflight(also=("sigstore",))
-            provider = source.provider
-        else:
-            provider = request.identity or detect_ci(request.env).require_provider()
-        env = os.environ if request.env is None else request.env
-        trust = load_trust_config(request.sigstore, env=env)
-        first = provider.fetch("sigstore")
-        publisher = publisher_from_claims(first.claims)
-        tokens = [first.value.reveal()]
-
-        def token_source() -> str:
-            if tokens:
-                return tokens.pop()
-            return str(provider.fetch("sigstore").value.reveal())
-
-        return Attester(
-            trust, token_source, publisher=publisher, slsa=request.slsa,
-            attestations_dir=request.attestations_dir, builder_id=request.builder_id, ci_context=dict(env),
-        )
-
     def _verify(
         self, dists: Sequence[Distribution], lookup: ExistingFiles, outcomes: Mapping[str, UploadResult],
         present: Mapping[str, str],
     ) -> None:
         """Every file is on the index with our sha256 (:func:`trustpub.upload.verify.verify_uploaded`)."""
         self._say(verify_uploaded(dists, lookup, outcomes, present))
-
-    def _files(
-        self, registry: Registry, dists: Sequence[Distribution], outcomes: Mapping[str, UploadResult],
-        attested: Mapping[str, AttestedFile], *, present: Mapping[str, str], failed: bool = False,
-        failures: Mapping[str, str] | None = None,
-    ) -> list[PublishedFile]:
-        project, version = _release_identity(dists)
-        files = []
-        for dist in dists:
-            upload = outcomes.get(dist.filename)
-            outcome: FileOutcome
-            message = upload.message if upload else ""
-            if upload is not None:
-                outcome = upload.outcome
-            elif dist.filename in present:
-                outcome = "already-present"
-            elif failures and dist.filename in failures:
-                outcome, message = "failed", failures[dist.filename]
-            else:
-                outcome = "not-attempted" if failed else "failed"
-            att = attested.get(dist.filename)
-            files.append(
-                PublishedFile(
-                    dist.filename, dist.filetype, dist.size, dist.sha256, outcome,
-                    registry.project_url(project, version),
-                    registry.integrity_url(project, version, dist.filename) if att else None,
-                    att.log_index if att else None,
-                    message,
-                )
-            )
-        return files
-
-
-class PublishFailed(TrustpubError):
-    """The release stopped; ``cause`` says why and ``result`` what did land before it did.
-
-    Keeps the cause's message, hint and exit code, so the CLI reports it unchanged.
-    """
-
-    def __init__(self, cause: TrustpubError, result: PublishResult) -> None:
-        super().__init__(cause.message, hint=cause.hint)
-        self.cause = cause
-        self.result = result
-        self.exit_code = cause.exit_code
-
-
-def _release_identity(dists: Sequence[Distribution]) -> tuple[str, str]:
-    from trustpub.release import Release  # the one place name and version are read
-
-    release = Release.of(dists)
-    return release.name, release.version
-
-
-def _describe_source(source: CredentialSource) -> str:
-    from trustpub.credentials import StaticCredentials
-
-    if isinstance(source, StaticCredentials):
-        return source.value.describe()
-    from trustpub.mint import TokenSource  # not before: a token release never needs mint or oidc
-
-    if isinstance(source, TokenSource):
-        return f"trusted publishing ({source.provider.name})"
-    return str(source.kind)

@@ -3,7 +3,7 @@
 On GitHub Actions the summary also goes to ``$GITHUB_STEP_SUMMARY`` (Markdown) and
 problems become ``::error::``/``::warning::`` annotations; on GitLab CI the summary
 is a collapsible section of the job log. Reports are built from the
-:class:`~trustpub.orchestrator.PublishResult` alone and never contain credentials.
+:class:`~trustpub.publish_result.PublishResult` alone and never contain credentials.
 
 Filenames, URLs and error messages in a report come from files and servers, so every
 one goes through :mod:`trustpub.text` on its way out: the summary is a CI log and a
@@ -18,14 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from trustpub.orchestrator import PublishResult
 from trustpub.outcomes import FileOutcome
+from trustpub.publish_result import PublishResult
 from trustpub.text import markdown_text, markdown_url, printable
 
 if TYPE_CHECKING:
     from trustpub.checks import Finding
 
-__all__ = ["annotate", "render_text", "write_ci_summary", "write_refusal_summary"]
+__all__ = ["annotate", "append_step_summary", "render_text", "write_ci_summary", "write_refusal_summary"]
 
 _SYMBOL: dict[FileOutcome, str] = {"uploaded": "+", "already-present": "=", "skipped": "~", "staged": "*", "failed": "!",
                                  "not-attempted": "-"}
@@ -119,13 +119,19 @@ def _refusal_markdown(message: str, findings: Sequence[Finding]) -> str:
     return "\n".join(lines)
 
 
-def write_ci_summary(result: PublishResult, *, env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> None:
-    """GitHub: append Markdown to $GITHUB_STEP_SUMMARY. GitLab: a collapsible log section."""
+def append_step_summary(markdown: str, *, env: Mapping[str, str] | None = None) -> None:
+    """GitHub Actions: append ``markdown`` and a line break to $GITHUB_STEP_SUMMARY; elsewhere nothing."""
     environ = os.environ if env is None else env
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if environ.get("GITHUB_ACTIONS") == "true" and summary_path:
         with Path(summary_path).open("a", encoding="utf-8") as handle:
-            handle.write(_markdown(result) + "\n")
+            handle.write(markdown + "\n")
+
+
+def write_ci_summary(result: PublishResult, *, env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> None:
+    """GitHub: append Markdown to $GITHUB_STEP_SUMMARY. GitLab: a collapsible log section."""
+    environ = os.environ if env is None else env
+    append_step_summary(_markdown(result), env=environ)
     if environ.get("GITLAB_CI") and stream is not None:
         stamp = int(time.time())
         stream.write(f"\x1b[0Ksection_start:{stamp}:trustpub_summary[collapsed=false]\r\x1b[0Ktrustpub release summary\n")
@@ -138,11 +144,7 @@ def write_refusal_summary(
 ) -> None:
     """GitHub: append why a release stopped before any file was processed (the preflight
     findings, if that is what stopped it) to $GITHUB_STEP_SUMMARY; nothing elsewhere."""
-    environ = os.environ if env is None else env
-    summary_path = environ.get("GITHUB_STEP_SUMMARY")
-    if environ.get("GITHUB_ACTIONS") == "true" and summary_path:
-        with Path(summary_path).open("a", encoding="utf-8") as handle:
-            handle.write(_refusal_markdown(message, findings) + "\n")
+    append_step_summary(_refusal_markdown(message, findings), env=env)
 
 
 def annotate(message: str, *, level: str = "error", file: str | None = None, env: Mapping[str, str] | None = None, stream: TextIO) -> None:

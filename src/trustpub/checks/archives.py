@@ -113,7 +113,7 @@ def member_links(ctx: FileContext) -> Iterator[Finding]:
 
 @file_rule("archive-member-size", "the core metadata, WHEEL and entry_points.txt members are at most 16 MiB")
 def member_size(ctx: FileContext) -> Iterator[Finding]:
-    from trustpub.dists import MAX_MEMBER_READ
+    from trustpub.dists.limits import MAX_MEMBER_READ
 
     oversized = ctx.dist.oversized_member
     if oversized is not None:

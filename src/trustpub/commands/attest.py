@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
-from trustpub.errors import ConfigurationError
+from trustpub.commands._paths import given_or_dist
 from trustpub.text import printable
 
 __all__ = ["run"]
@@ -33,11 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from trustpub.attest import describe_publisher
     from trustpub.operations import AttestRequest
 
-    paths = list(args.paths)
-    if not paths:
-        if not os.path.isdir("dist"):
-            raise ConfigurationError("no PATHS given and there is no dist/ folder here", hint="pass the distributions to attest")
-        paths = ["dist"]
+    paths = given_or_dist(args.paths, "the distributions to attest")
     done = api.attest(
         AttestRequest(
             paths=tuple(Path(p) for p in paths),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from trustpub import api
+from trustpub.commands._paths import given_or_dist
 from trustpub.errors import ConfigurationError
 from trustpub.text import printable
 
@@ -28,9 +28,7 @@ def _list_rules(as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list_rules:
         return _list_rules(args.json)
-    paths = args.paths or ["dist"]
-    if not args.paths and not os.path.isdir("dist"):
-        raise ConfigurationError("no PATHS given and there is no dist/ folder here", hint="pass the files or folders to check")
+    paths = given_or_dist(args.paths, "the files or folders to check")
     report = api.check(paths)
     if not report.files:
         raise ConfigurationError(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trustpub import api
+from trustpub.commands._release_output import progress_printer, report_stop
 from trustpub.errors import TrustpubError
 from trustpub.orchestrator import PublishResult
 from trustpub.request import PublishRequest
@@ -102,17 +103,11 @@ def execute(
 def _execute(
     request: PublishRequest, output: OutputOptions, *, env: Mapping[str, str] | None = None
 ) -> tuple[int, PublishResult | None]:
-    from trustpub.report import annotate, render_text, write_ci_summary, write_refusal_summary
-    from trustpub.text import printable, printable_lines
+    from trustpub.report import render_text, write_ci_summary
 
     environ = os.environ if env is None else env
     quiet = output.quiet
-
-    def say(line: str) -> None:
-        if not quiet:
-            # Lines quote filenames and servers: escaped, so none can steer the log.
-            print(printable(line), file=sys.stderr, flush=True)
-
+    say = progress_printer(quiet)
     result: PublishResult | None = None
     code = 0
     try:
@@ -121,16 +116,7 @@ def _execute(
         progress = None if request.dry_run else progress_for(quiet=quiet)
         result = api.publish(request, say=say, progress=progress)
     except TrustpubError as exc:
-        result = getattr(exc, "result", None)
-        findings = getattr(exc, "findings", ())
-        if quiet:  # -q still shows the errors (say() showed them otherwise)
-            for finding in findings:
-                print(finding.line(), file=sys.stderr)
-        print(f"trustpub: error: {printable_lines(exc.with_docs_link())}", file=sys.stderr)
-        annotate(exc.message, env=environ, stream=sys.stdout if not output.json else sys.stderr)
-        if result is None:
-            write_refusal_summary(str(exc), findings, env=environ)
-        code = exc.exit_code
+        result, code = report_stop(exc, quiet=quiet, json_output=output.json, env=environ)
     if result is not None:
         if not quiet or code:
             print(render_text(result), file=sys.stderr)

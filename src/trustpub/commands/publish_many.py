@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from trustpub.commands._release_output import progress_printer, report_stop
 from trustpub.errors import TrustpubError
 from trustpub.multi import publish_many
 from trustpub.multi_result import MultiPublishResult
@@ -37,15 +38,9 @@ def _execute_many(
     env: Mapping[str, str] | None,
 ) -> tuple[int, MultiPublishResult | None]:
     from trustpub.multi_report import render_text_many, write_ci_summary_many
-    from trustpub.report import annotate, write_refusal_summary
-    from trustpub.text import printable, printable_lines
 
     environ = os.environ if env is None else env
-
-    def say(line: str) -> None:
-        if not quiet:
-            print(printable(line), file=sys.stderr, flush=True)
-
+    say = progress_printer(quiet)
     result: MultiPublishResult | None = None
     code = 0
     try:
@@ -53,16 +48,7 @@ def _execute_many(
 
         result = publish_many(request, targets, say=say, progress=None if request.dry_run else lambda: progress_for(quiet=quiet))
     except TrustpubError as exc:
-        result = getattr(exc, "result", None)
-        findings = getattr(exc, "findings", ())
-        if quiet:
-            for finding in findings:
-                print(finding.line(), file=sys.stderr)
-        print(f"trustpub: error: {printable_lines(exc.with_docs_link())}", file=sys.stderr)
-        annotate(exc.message, env=environ, stream=sys.stdout if not json_output else sys.stderr)
-        if result is None:
-            write_refusal_summary(str(exc), findings, env=environ)
-        code = exc.exit_code
+        result, code = report_stop(exc, quiet=quiet, json_output=json_output, env=environ)
     if result is not None:
         if not quiet or code:
             print(render_text_many(result), file=sys.stderr)

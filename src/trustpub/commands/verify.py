@@ -27,7 +27,7 @@ import logging
 import sys
 from pathlib import Path
 
-from trustpub.errors import ConfigurationError
+from trustpub.commands._paths import given_or_dist
 from trustpub.text import printable
 
 __all__ = ["run"]
@@ -36,17 +36,11 @@ _logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from trustpub import api
     from trustpub.attest import PUBLISH_V1, SLSA_PROVENANCE_V1
     from trustpub.operations import VerifyRequest
 
-    paths = list(args.paths)
-    if not paths:
-        if not os.path.isdir("dist"):
-            raise ConfigurationError("no PATHS given and there is no dist/ folder here", hint="pass the distributions to verify")
-        paths = ["dist"]
+    paths = given_or_dist(args.paths, "the distributions to verify")
     verdict = api.verify(
         VerifyRequest(
             paths=tuple(Path(p) for p in paths),
