@@ -145,7 +145,8 @@ def _add_publish_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_upload_client_flags(p: argparse.ArgumentParser) -> None:
     """How the files are sent, for ``publish`` and ``rehearse`` alike."""
-    p.add_argument("--jobs", type=int, default=4, metavar="N", help="parallel uploads (default 4)")
+    p.add_argument("--jobs", type=int, default=4, metavar="N",
+                   help="most uploads in flight (default 4): one first, then more while they pay off")
     p.add_argument("--uploader", choices=("native", "uv"), default="native", help="upload client (default native)")
     p.add_argument("--uv-binary", default="uv", metavar="PATH", help="uv executable for --uploader uv (default: uv on PATH)")
 

@@ -6,8 +6,9 @@ a file with the same name and other bytes stops the release before anything is s
 After a failed upload the index is asked again, because the upload may have landed
 before the connection broke.
 
-Wheels go first (in parallel, ``jobs`` at a time over one connection pool, files of
-:data:`LARGE_FILE` or more one at a time); the sdist
+Wheels go first (in parallel over one connection pool: one first, then as many as pay
+off, up to ``jobs``, :mod:`trustpub.upload.pace`; files of :data:`LARGE_FILE` or more
+one at a time); the sdist
 goes last and only when every wheel is on the index, so an interrupted release never
 shows an sdist without its wheels. Outcomes come back in a deterministic order.
 
@@ -39,6 +40,7 @@ from typing import Protocol, cast
 from trustpub.dists import Distribution
 from trustpub.errors import TrustpubError
 from trustpub.upload._types import Uploader, UploadRejected, UploadRequest, UploadResult
+from trustpub.upload.pace import Pace
 from trustpub.upload.plan import FileConflict, plan_release, project_of, upload_order
 from trustpub.upload.progress import NullProgress, UploadProgress
 from trustpub.upload.simple import ExistingFiles
@@ -104,6 +106,7 @@ class UploadEngine:
         self.progress: UploadProgress = progress if progress is not None else NullProgress()
         self._sleep = sleep
         self._stop = threading.Event()
+        self._pace = Pace(1, stopped=self._stop)
         self._large = threading.Semaphore(1)
         self._passes_distribution = bool(getattr(uploader, "accepts_distribution", False))
         #: Files that were tried and failed, with the reason (and the number of attempts):
@@ -147,6 +150,7 @@ class UploadEngine:
             for dist in wheels:
                 results[dist.filename] = self._one(dist, request_for)
         elif wheels:
+            self._pace = Pace(min(self.jobs, len(wheels)), stopped=self._stop)
             with ThreadPoolExecutor(max_workers=min(self.jobs, len(wheels)), thread_name_prefix="trustpub-upload") as pool:
                 futures = [pool.submit(self._one, d, request_for) for d in wheels]
                 for dist, future in zip(wheels, futures, strict=True):
@@ -181,9 +185,13 @@ class UploadEngine:
         while True:
             attempt += 1
             request = request_for(dist)  # fresh credentials for every attempt (tokens expire)
+            if not self._pace.enter():
+                raise TrustpubError(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
             self.progress.attempt(dist.filename, dist.size, attempt)
+            began, took, sent = time.monotonic(), 0.0, False
             try:
                 result = self._send(dist, request)
+                took, sent = time.monotonic() - began, True
                 return self._report(result)
             except UploadRejected as exc:
                 if self._landed(dist):
@@ -218,6 +226,12 @@ class UploadEngine:
                 self._stop.set()
                 self._failed(dist, exc.message if isinstance(exc, TrustpubError) else type(exc).__name__, attempt)
                 raise
+            finally:
+                # After the handlers: a stop is set before the lane frees, a retry's pause
+                # keeps it (fewer requests at a struggling index).
+                self._pace.leave(uploaded=dist.size if sent else None, seconds=took)
+                if self._stop.is_set():
+                    self._pace.stop()
 
     def _failed(self, dist: Distribution, reason: str, attempts: int) -> None:
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
