@@ -76,6 +76,7 @@ CODES: dict[str, str] = {
     # upload
     "FileConflict": "file-conflict",
     "UploadRejected": "upload-rejected",
+    "_NotStarted": "not-started",
     "VerificationFailed": "verification-failed",
     "Upload2Error": "upload2",
     "SessionGone": "session-gone",

@@ -159,7 +159,8 @@ class UploadEngine:
                     except BaseException as exc:  # collected, re-raised after every wheel settled
                         errors.append(exc)
         if errors:
-            raise errors[0]
+            # The error that stopped the release, not a file that was waiting when it stopped.
+            raise next((e for e in errors if not isinstance(e, _NotStarted)), errors[0])
         for dist in others:
             results[dist.filename] = self._one(dist, request_for)
         return [results[d.filename] for d in ordered]
@@ -179,17 +180,17 @@ class UploadEngine:
 
     def _one(self, dist: Distribution, request_for: Callable[[Distribution], UploadRequest]) -> UploadResult:
         if self._stop.is_set():
-            raise TrustpubError(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
+            raise _NotStarted(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             request = request_for(dist)  # fresh credentials for every attempt (tokens expire)
             if not self._pace.enter():
-                raise TrustpubError(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
-            self.progress.attempt(dist.filename, dist.size, attempt)
+                raise _NotStarted(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
             began, took, sent = time.monotonic(), 0.0, False
             try:
+                self.progress.attempt(dist.filename, dist.size, attempt)
                 result = self._send(dist, request)
                 took, sent = time.monotonic() - began, True
                 return self._report(result)
@@ -253,6 +254,10 @@ class UploadEngine:
             self.on_result(result.filename, result)
         self.progress.finished(result)
         return result
+
+
+class _NotStarted(TrustpubError):
+    """A file that was never sent because the release had already stopped."""
 
 
 def _reason(exc: UploadRejected) -> str:
