@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from tests.distfactory import make_sdist, make_wheel
 from trustpub.dists import Distribution, inspect
+from trustpub.errors import TrustpubError
 from trustpub.secrets import Secret
+from trustpub.upload import pace
 from trustpub.upload._types import UploadRejected, UploadRequest, UploadResult
 from trustpub.upload.engine import FileConflict, RetryPolicy, UploadEngine
 
@@ -21,6 +25,7 @@ class FakeIndex:
         self.stored: dict[str, str] = {}
         self.failures: dict[str, list[UploadRejected]] = {}
         self.land_then_fail: set[str] = set()
+        self.delays: dict[str, list[float]] = {}  # per file, per call: how long the answer takes
         self.calls: list[str] = []
         self.active = 0
         self.max_active = 0
@@ -35,7 +40,8 @@ class FakeIndex:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:
-            threading.Event().wait(0.02)
+            delays = self.delays.get(request.filename)
+            threading.Event().wait(delays.pop(0) if delays else 0.02)
             queue = self.failures.get(request.filename)
             if queue:
                 raise queue.pop(0)
@@ -142,3 +148,109 @@ def test_backoff_grows_and_honours_retry_after() -> None:
     assert policy.delay(1, 3.0) == 3.0
     assert all(0 <= policy.delay(5, None) <= 8.0 for _ in range(50))
     assert policy.delay(2, 100.0) == 8.0
+
+
+# --- lanes (trustpub.upload.pace) and the ways out of an attempt ---------------------------
+
+
+@pytest.fixture
+def one_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No far-index deadline: the first upload holds the only lane until it is decided."""
+    monkeypatch.setattr(pace, "FAR", 5.0)
+
+
+@pytest.mark.parametrize("error", [TrustpubError("could not mint a token"), KeyboardInterrupt()], ids=["mint", "ctrl-c"])
+def test_request_for_failing_stops_the_release(tmp_path: Path, error: BaseException) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 6)
+    first = next(d for d in dists if d.is_wheel)
+
+    def request_for(dist: Distribution) -> UploadRequest:
+        if dist.filename == first.filename:
+            raise error
+        return _req(dist)
+
+    with pytest.raises(type(error)):
+        _engine(index, jobs=4).upload(dists, request_for)
+    assert len(index.calls) <= 2, f"the release went on after request_for failed: {index.calls}"
+    assert not any(c.endswith(".tar.gz") for c in index.calls)
+
+
+def test_a_journal_error_after_a_landed_failure_stops_before_the_lane_frees(tmp_path: Path, one_lane: None) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 6)
+    first = next(d for d in dists if d.is_wheel)
+    index.land_then_fail.add(first.filename)
+
+    def journal(filename: str, result: UploadResult) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        _engine(index, jobs=4, on_result=journal).upload(dists, _req)
+    assert index.calls == [first.filename], "a waiting wheel started after the release failed"
+
+
+def test_ctrl_c_while_waiting_for_the_wheels_starts_no_more_uploads(
+    tmp_path: Path, one_lane: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 6)
+    wait = Future.result
+    interrupted: list[bool] = []
+
+    def result(self: Future[UploadResult], timeout: float | None = None) -> UploadResult:
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt  # what SIGINT does to the main thread waiting here
+        return wait(self, timeout)
+
+    monkeypatch.setattr(Future, "result", result)
+    with pytest.raises(KeyboardInterrupt):
+        _engine(index, jobs=4).upload(dists, _req)
+    assert len(index.calls) == 1, f"uploads went on after Ctrl-C: {index.calls}"
+
+
+def test_a_file_waiting_to_retry_when_the_release_stops_is_reported_failed(tmp_path: Path) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 2)
+    for wheel in (d for d in dists if d.is_wheel):
+        index.failures[wheel.filename] = [UploadRejected(wheel.filename, "400 Invalid distribution file.", status=400)]
+    retried = next(d for d in dists if d.is_wheel)
+    index.failures[retried.filename] = [UploadRejected(retried.filename, "503 Service Unavailable", status=503, retryable=True)]
+    # The 503 answers first and backs off 0.3 s holding its lane; the other wheel fails for good meanwhile.
+    engine = UploadEngine(index, lookup=index, jobs=2, sleep=lambda s: time.sleep(0.3))  # type: ignore[arg-type]
+    with pytest.raises(UploadRejected, match="Invalid distribution"):
+        engine.upload(dists, _req)
+    assert index.calls.count(retried.filename) == 1
+    assert set(engine.failures) == {d.filename for d in dists if d.is_wheel}
+    assert "503 Service Unavailable; not retried" in engine.failures[retried.filename]
+
+
+def test_the_wait_for_a_lane_is_not_spent_from_the_retry_budget(tmp_path: Path, one_lane: None) -> None:
+    index = FakeIndex()
+    dists = _release(tmp_path, 2)
+    for wheel in (d for d in dists if d.is_wheel):
+        index.delays[wheel.filename] = [0.3]
+        index.failures[wheel.filename] = [UploadRejected(wheel.filename, "503", status=503, retryable=True)]
+    # One lane: the second wheel waits 0.3 s for it, then takes 0.3 s to fail; 0.6 s > total, 0.3 s < total.
+    results = _engine(index, jobs=2, retry=RetryPolicy(total=0.5)).upload(dists, _req)
+    assert all(r.outcome == "uploaded" for r in results)
+
+
+def test_every_lane_is_given_back(tmp_path: Path) -> None:
+    """Successes, retries, landed failures and one final refusal: no lane stays taken."""
+    index = FakeIndex()
+    dists = _release(tmp_path, 8)
+    wheels = [d for d in dists if d.is_wheel]
+    index.failures[wheels[1].filename] = [UploadRejected(wheels[1].filename, "502", status=502, retryable=True)] * 2
+    index.land_then_fail.add(wheels[2].filename)
+    engine = _engine(index, jobs=4)
+    results = engine.upload(dists, _req)
+    assert all(r.outcome == "uploaded" for r in results)
+    assert engine._pace._in_flight == 0
+    index.failures[wheels[3].filename] = [UploadRejected(wheels[3].filename, "400 bad", status=400)]
+    index.stored.clear()
+    engine = _engine(index, jobs=4)
+    with pytest.raises(UploadRejected):
+        engine.upload(dists, _req)
+    assert engine._pace._in_flight == 0

@@ -158,6 +158,9 @@ class UploadEngine:
                         results[dist.filename] = future.result()
                     except BaseException as exc:  # collected, re-raised after every wheel settled
                         errors.append(exc)
+                        # Whatever it was (a failed file, an error of request_for, Ctrl-C on
+                        # this thread), no waiting wheel starts now.
+                        self._halt()
         if errors:
             # The error that stopped the release, not a file that was waiting when it stopped.
             raise next((e for e in errors if not isinstance(e, _NotStarted)), errors[0])
@@ -183,25 +186,42 @@ class UploadEngine:
             raise _NotStarted(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
         started = time.monotonic()
         attempt = 0
+        last = ""  # why the previous attempt failed
         while True:
             attempt += 1
-            request = request_for(dist)  # fresh credentials for every attempt (tokens expire)
+            if attempt > 1 and self._stop.is_set():
+                raise self._not_retried(dist, attempt - 1, last)
+            try:
+                request = request_for(dist)  # fresh credentials for every attempt (tokens expire)
+            except BaseException:
+                self._halt()  # a credential that cannot be had now will not come for the next file
+                if attempt > 1:
+                    self._failed(dist, last, attempt - 1)
+                raise
+            waiting = time.monotonic()
             if not self._pace.enter():
+                if attempt > 1:
+                    raise self._not_retried(dist, attempt - 1, last)
                 raise _NotStarted(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
-            began, took, sent = time.monotonic(), 0.0, False
+            began, took, sent, decided = time.monotonic(), 0.0, False, False
+            started += began - waiting  # the wait for a lane is not spent on this file's retries
             try:
                 self.progress.attempt(dist.filename, dist.size, attempt)
                 result = self._send(dist, request)
                 took, sent = time.monotonic() - began, True
-                return self._report(result)
+                reported = self._report(result)
+                decided = True
+                return reported
             except UploadRejected as exc:
                 if self._landed(dist):
                     _logger.info("%s: attempt %d failed (%s), but the index holds these exact bytes", dist.filename,
                                  attempt, _reason(exc))
-                    return self._report(
+                    reported = self._report(
                         UploadResult(dist.filename, "already-present" if _is_exists(exc) else "uploaded", exc.status,
                                      "the index already holds these exact bytes", confirmed=True)
                     )
+                    decided = True
+                    return reported
                 if _is_exists(exc):
                     self._stop.set()
                     self._failed(dist, _reason(exc), attempt)
@@ -216,6 +236,7 @@ class UploadEngine:
                     self._stop.set()
                     self._failed(dist, _reason(exc), attempt)
                     raise
+                last = _reason(exc)
                 pause = self.retry.delay(attempt, exc.retry_after)
                 # Said once: by the display when there is one, else in the log (-v).
                 if isinstance(self.progress, NullProgress):
@@ -223,16 +244,30 @@ class UploadEngine:
                 else:
                     self.progress.retrying(dist.filename, attempt, _reason(exc), pause)
                 self._sleep(pause)
+                decided = True
             except BaseException as exc:
                 self._stop.set()
                 self._failed(dist, exc.message if isinstance(exc, TrustpubError) else type(exc).__name__, attempt)
                 raise
             finally:
                 # After the handlers: a stop is set before the lane frees, a retry's pause
-                # keeps it (fewer requests at a struggling index).
+                # keeps it (fewer requests at a struggling index). Anything raised on the
+                # way (the journal, the display, the index listing, Ctrl-C) stops too.
+                if not decided:
+                    self._stop.set()
                 self._pace.leave(uploaded=dist.size if sent else None, seconds=took)
                 if self._stop.is_set():
                     self._pace.stop()
+
+    def _halt(self) -> None:
+        """Stop the release: no upload starts from now on; waiting ones return without a lane."""
+        self._stop.set()
+        self._pace.stop()
+
+    def _not_retried(self, dist: Distribution, attempts: int, reason: str) -> _NotStarted:
+        """A file that failed and was waiting to be retried when the release stopped."""
+        self._failed(dist, f"{reason}; not retried, the release stopped on an earlier error", attempts)
+        return _NotStarted(f"{dist.filename}: not uploaded ({reason}), the release stopped on an earlier error")
 
     def _failed(self, dist: Distribution, reason: str, attempts: int) -> None:
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""

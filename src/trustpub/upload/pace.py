@@ -13,9 +13,9 @@ with one request sent, not eight):
 - no answer within :data:`FAR` seconds (a remote index: PyPI answers in hundreds of
   milliseconds) opens all ``jobs`` lanes at once, without waiting for it;
 - otherwise the lanes double (1, 2, 4, 8, ...) as long as each step raises the
-  throughput (bytes uploaded per second, over as many uploads as there are lanes) by at
-  least :data:`GAIN`; the first step that does not settles the width, one step back if
-  it made things slower.
+  throughput (bytes uploaded per second, over :data:`WINDOW` uploads per lane) by at
+  least :data:`GAIN`; the first step that does not settles the width, one step back
+  only if it made things clearly slower (below :data:`LOSS` of the step before).
 
 Only successful uploads teach it; a failed attempt keeps its lane until the engine has
 decided to retry or to stop, so no waiting upload starts on the heels of a refusal.
@@ -23,12 +23,13 @@ decided to retry or to stop, so no waiting upload starts on the heels of a refus
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["FAR", "GAIN", "Pace"]
+__all__ = ["FAR", "GAIN", "LOSS", "WINDOW", "Pace"]
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ _logger = logging.getLogger(__name__)
 FAR = 0.05
 #: A doubling of the lanes stays only if it raises the throughput by at least this factor.
 GAIN = 1.25
+#: A width is judged on this many uploads per lane: one upload's time on a near index
+#: varies by more than the gain looked for.
+WINDOW = 2
+#: Back a step only when the wider lanes were clearly slower; merely no faster keeps them.
+LOSS = 0.8
 
 
 class Pace:
@@ -60,26 +66,39 @@ class Pace:
         self._window_bytes = 0
         self._rate: float | None = None
         self._first_began: float | None = None
+        self._near = False  # the first upload was answered within FAR
+        self._queue: collections.deque[object] = collections.deque()
 
     def enter(self) -> bool:
-        """Wait for a free lane; False (and no lane) once the release has stopped."""
+        """Wait for a free lane; False (and no lane) once the release has stopped.
+
+        Lanes go first come, first served: an upload that failed and comes back for its
+        retry queues behind the ones already waiting, so a burst of refusals is spread
+        over the files instead of using up one file's attempts.
+        """
         with self._cond:
-            while self._in_flight >= self.width and not self._stopped.is_set():
-                if self._first_began is not None and self._rate is None and not self._settled:
-                    left = self._first_began + FAR - self._clock()
-                    if left <= 0:
-                        self._settle(self.limit)  # the first upload is still out: a far index
-                        break
-                    self._cond.wait(left)
-                else:
-                    self._cond.wait(0.5)
-            if self._stopped.is_set():
-                return False
-            if self._first_began is None:
-                self._first_began = self._clock()
-            self._in_flight += 1
-            self._cond.notify_all()  # the others now wait with the first upload's deadline
-            return True
+            me = object()
+            self._queue.append(me)
+            try:
+                while not self._stopped.is_set() and (self._in_flight >= self.width or self._queue[0] is not me):
+                    if self._in_flight >= self.width and self._first_began is not None and not self._near \
+                            and not self._settled:
+                        left = self._first_began + FAR - self._clock()
+                        if left <= 0:
+                            self._settle(self.limit)  # the first upload is still out: a far index
+                            continue
+                        self._cond.wait(left)
+                    else:
+                        self._cond.wait(0.5)
+                if self._stopped.is_set():
+                    return False
+                if self._first_began is None:
+                    self._first_began = self._clock()
+                self._in_flight += 1
+                return True
+            finally:
+                self._queue.remove(me)
+                self._cond.notify_all()  # the next in the queue; the others now wait with the first upload's deadline
 
     def leave(self, *, uploaded: int | None, seconds: float) -> None:
         """Free a lane. ``uploaded`` is the file's size when the attempt succeeded, else None."""
@@ -95,18 +114,20 @@ class Pace:
             self._cond.notify_all()
 
     def _learn(self, size: int, seconds: float) -> None:
-        if self._rate is None and self.width == 1 and seconds >= FAR:
-            self._settle(self.limit)  # answered, but late: a far index all the same
-            return
+        if not self._near:
+            if seconds >= FAR:
+                self._settle(self.limit)  # answered, but late: a far index all the same
+                return
+            self._near = True
         self._window_done += 1
         self._window_bytes += size
-        if self._window_done < self.width:
+        if self._window_done < WINDOW * self.width:
             return
         now = self._clock()
         rate = self._window_bytes / max(now - self._window_start, 1e-6)
         if self._rate is not None and rate < self._rate * GAIN:
-            # This width did not pay: keep it if it was no worse, else go back a step.
-            self._settle(self.width if rate >= self._rate else max(1, self.width // 2))
+            # This width did not pay: keep it unless it was clearly slower, then go back a step.
+            self._settle(self.width if rate >= self._rate * LOSS else max(1, self.width // 2))
             return
         self._rate = rate
         if self.width * 2 >= self.limit:
