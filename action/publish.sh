@@ -94,14 +94,16 @@ else
     fail "trusted publishing needs id-token: write" "this job cannot get an OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL is not set). Fix: add 'permissions: id-token: write' to the publishing job (job level, only on the job that publishes), or pass an API token as password: \${{ secrets.PYPI_API_TOKEN }}."
   fi
   args+=(--credentials trusted-publishing)
-  if [ "$attestations" = true ]; then args+=(--attestations); else args+=(--no-attestations); fi
-  # pypa/gh-action-pypi-publish attests only when the URL names pypi.org; trustpub attests
-  # for any index that takes trusted publishing, and the step summary says so.
   if [ "$attestations" = true ]; then
+    args+=(--attestations)
+    # pypa/gh-action-pypi-publish attests only when the URL names pypi.org; trustpub attests
+    # for any index that takes trusted publishing, and the step summary says so.
     IFS=, read -r -a urls <<< "$targets"
     for url in "${urls[@]}"; do
       case "$url" in *pypi.org*) ;; *) attested_elsewhere=true ;; esac
     done
+  else
+    args+=(--no-attestations)
   fi
 fi
 

@@ -25,7 +25,6 @@ from trustpub.oidc import (
     OIDCProvider,
     StaticProvider,
     TokenRequestFailed,
-    _with_query,
     check_audiences,
     decode_claims,
     detect_ci,
@@ -35,6 +34,7 @@ from trustpub.oidc import (
     publisher_settings,
     reusable_workflow_warning,
 )
+from trustpub.oidc._github import _with_query
 from trustpub.secrets import Secret
 
 NO_GCP = "/nonexistent/product_name"

@@ -113,7 +113,7 @@ def test_backslash_redirect_does_not_carry_authorization_to_another_origin(
     servers: Callable[[], StandIn], direct: None
 ) -> None:
     """``http://B\\@A/``: urlsplit reads host A (same origin: keep Authorization),
-    urllib3 connects to B. The credential must not reach B."""
+    other HTTP clients (urllib3, a browser) read B. The credential must not reach B."""
     index, other = servers(), servers()
     tricky = f"http://127.0.0.1:{other.port}\\@127.0.0.1:{index.port}/landing"
     index.answer = lambda path, headers: (307, {"Location": tricky}, b"") if path == "/legacy/" else (200, {}, b"")

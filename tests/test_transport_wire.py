@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from trustpub._connections import route
 from trustpub.errors import ConfigurationError
 from trustpub.secrets import Secret
 from trustpub.transport import Transport, TransportError
@@ -762,3 +763,18 @@ def test_an_ipv6_loopback_literal(serve: Callable[..., Server]) -> None:
     response = Transport(timeout=5).get(server.url("/v6"), authorization=AUTH)  # loopback: credentials allowed
     assert response.data == b"/v6"
     assert server.requests[0].headers["host"] == f"[::1]:{server.port}"
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "ws", "file"])
+def test_a_url_of_another_scheme_is_refused_even_with_a_port(serve: Callable[..., Server], scheme: str) -> None:
+    """urllib3 refused an unknown scheme; the new layer must not speak HTTP to ``ftp://host:21``."""
+    server = serve()
+    with pytest.raises(TransportError, match="is not an http:// or https:// URL"):
+        Transport(timeout=5).get(f"{scheme}://127.0.0.1:{server.port}/x")
+    assert server.connections == 0
+
+
+def test_a_route_never_shows_the_proxys_password() -> None:
+    via = route("https://pypi.org/legacy/", "http://alice:s%40cret@proxy.example:3128")
+    assert via.proxy_authorization == _basic("alice", "s@cret")
+    assert "s@cret" not in repr(via) and _basic("alice", "s@cret").split()[1] not in repr(via)

@@ -28,15 +28,19 @@ import select
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from trustpub.errors import ConfigurationError
 
-__all__ = ["BadCABundle", "ConnectionPool", "ProxyNotSupported", "Route", "proxy_for", "route"]
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["BadCABundle", "ConnectionPool", "ProxyNotSupported", "Route", "origin", "proxy_for", "request_target", "route"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 class ProxyNotSupported(ConfigurationError):
     """A proxy this layer cannot speak through (TLS to the proxy *and* to the origin)."""
@@ -53,7 +57,8 @@ class Route:
     ``host``/``port`` are what the TCP connection reaches: the origin, or the proxy.
     ``tunnel`` is the origin behind a ``CONNECT`` proxy; ``absolute`` says the request
     line names the whole URL (a forwarding proxy). ``proxy_authorization`` is sent to
-    the proxy only: in the ``CONNECT`` request, or in each forwarded request.
+    the proxy only: in the ``CONNECT`` request, or in each forwarded request. A route
+    is its own key in the pool (frozen: equal routes share idle connections).
     """
 
     scheme: str  # the origin's scheme
@@ -62,11 +67,8 @@ class Route:
     tls: bool  # TLS on the TCP connection itself (to the origin, or to an https proxy)
     tunnel: tuple[str, int] | None = None
     absolute: bool = False
-    proxy_authorization: str | None = None
-
-    @property
-    def key(self) -> tuple[object, ...]:
-        return (self.scheme, self.host, self.port, self.tls, self.tunnel, self.absolute, self.proxy_authorization)
+    #: Not in the repr: a route in a log line or a traceback never shows the proxy's password.
+    proxy_authorization: str | None = field(default=None, repr=False)
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -82,8 +84,8 @@ def origin(url: str) -> tuple[str, str, int | None]:
 def route(url: str, proxy: str | None) -> Route:
     """The :class:`Route` for ``url``, directly or through ``proxy`` (a proxy URL, or None)."""
     scheme, host, port = origin(url)
-    if port is None or not host:
-        raise ValueError(f"not an http(s) URL: {url!r}")
+    if scheme not in _DEFAULT_PORTS or port is None or not host:
+        raise ValueError("not an http:// or https:// URL")
     if proxy is None:
         return Route(scheme, host, port, tls=scheme == "https")
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
@@ -139,9 +141,9 @@ class ConnectionPool:
     def __init__(self, *, maxsize: int = 10, ca_certs: str | None = None) -> None:
         self.maxsize = maxsize
         self.ca_certs = ca_certs
-        self._idle: dict[tuple[object, ...], list[http.client.HTTPConnection]] = {}
+        self._idle: dict[Route, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
-        self._context: Any = None
+        self._context: ssl.SSLContext | None = None
 
     def connection(self, via: Route, *, connect_timeout: float, read_timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         """An open connection for ``via`` and whether it is reused (so a failure may be stale).
@@ -151,7 +153,7 @@ class ConnectionPool:
         Raises :class:`OSError` (and its subclasses) when it cannot connect.
         """
         with self._lock:
-            idle = self._idle.get(via.key)
+            idle = self._idle.get(via)
             while idle:
                 conn = idle.pop()
                 if _still_open(conn):
@@ -172,7 +174,7 @@ class ConnectionPool:
     def give_back(self, via: Route, conn: http.client.HTTPConnection) -> None:
         """Keep ``conn`` for the next request to ``via`` (its last answer was read to the end)."""
         with self._lock:
-            idle = self._idle.setdefault(via.key, [])
+            idle = self._idle.setdefault(via, [])
             if len(idle) < self.maxsize:
                 idle.append(conn)
                 return
@@ -197,8 +199,9 @@ class ConnectionPool:
             conn.set_tunnel(via.tunnel[0], via.tunnel[1], headers=headers)
         return conn
 
-    def _tls_context(self) -> Any:
-        # ssl is loaded on the first https connection: a loopback index never needs it.
+    def _tls_context(self) -> ssl.SSLContext:
+        # Made on the first https connection (loading the CA store costs time); a loopback
+        # index never needs it. The ssl module itself is already loaded by http.client.
         with self._lock:
             if self._context is None:
                 import ssl

@@ -6,7 +6,9 @@
 - :func:`read_body` reads an answer within its time and size bounds, and refuses one
   cut short (http.client's ``read1`` ends quietly where urllib3 raised);
 - :func:`describe_failure` names a failure in fixed words, never with text the server
-  (or a proxy) chose, which could be a page of HTML or an echoed credential.
+  (or a proxy) chose, which could be a page of HTML or an echoed credential;
+- :func:`refusal_hint` tells a refused connection (TLS, the proxy's ``CONNECT``), not
+  worth another attempt, from one that is.
 """
 
 from __future__ import annotations
@@ -20,11 +22,8 @@ from typing import IO
 __all__ = [
     "BodySource",
     "describe_failure",
-    "is_tls_refusal",
-    "is_tunnel_refusal",
     "read_body",
-    "tls_hint",
-    "tunnel_hint",
+    "refusal_hint",
 ]
 
 
@@ -133,24 +132,13 @@ def describe_failure(exc: BaseException) -> str:
 _TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b")
 
 
-def is_tls_refusal(exc: BaseException) -> bool:
-    """TLS failed (an untrusted certificate, a broken handshake): trying again will not help."""
-    return any(cls.__name__ == "SSLError" for cls in type(exc).__mro__)
-
-
-def is_tunnel_refusal(exc: BaseException) -> bool:
-    """The proxy answered CONNECT with an error: it answered, asking again will not help."""
-    return type(exc) is OSError and _TUNNEL_REFUSED.match(str(exc)) is not None
-
-
-def tunnel_hint(exc: BaseException) -> str | None:
-    if not is_tunnel_refusal(exc):
-        return None
-    return ("check the proxy in HTTPS_PROXY (for HTTP 407, its user:password), or list the host in NO_PROXY")
-
-
-def tls_hint(exc: BaseException) -> str | None:
-    if not is_tls_refusal(exc):
-        return None
-    return ("the index's certificate must chain to a CA this system trusts; for a private CA, point "
-            "SSL_CERT_FILE at its bundle")
+def refusal_hint(exc: BaseException) -> str | None:
+    """What to fix when the other side refused the connection, asking again would not
+    help: TLS failed (an untrusted certificate, a broken handshake), or the proxy
+    answered ``CONNECT`` with an error. None for a failure worth another attempt."""
+    if any(cls.__name__ == "SSLError" for cls in type(exc).__mro__):
+        return ("the index's certificate must chain to a CA this system trusts; for a private CA, point "
+                "SSL_CERT_FILE at its bundle")
+    if type(exc) is OSError and _TUNNEL_REFUSED.match(str(exc)) is not None:
+        return "check the proxy in HTTPS_PROXY (for HTTP 407, its user:password), or list the host in NO_PROXY"
+    return None

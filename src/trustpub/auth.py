@@ -25,6 +25,7 @@ __all__ = [
     "CredentialSource",
     "Credentials",
     "StaticCredentials",
+    "basic_authorization",
 ]
 
 #: The Basic-auth user name of an API token (PyPI's convention, followed by every index).
@@ -54,8 +55,7 @@ class Credentials:
 
     def authorization(self) -> Secret:
         """The ``Authorization`` header value, as a Secret."""
-        raw = f"{self.username}:{self.password.reveal()}".encode()
-        return Secret("Basic " + base64.b64encode(raw).decode("ascii"))
+        return basic_authorization(self.username, self.password)
 
     def describe(self) -> str:
         if self.kind is CredentialKind.TRUSTED_PUBLISHING:
@@ -96,3 +96,9 @@ class StaticCredentials:
 
     def invalidate(self) -> None:
         """Nothing to refresh."""
+
+
+def basic_authorization(username: str, password: Secret) -> Secret:
+    """The ``Authorization`` header value for HTTP Basic (``__token__`` and an API token on PyPI)."""
+    raw = f"{username}:{password.reveal()}".encode()
+    return Secret("Basic " + base64.b64encode(raw).decode("ascii"))

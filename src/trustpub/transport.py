@@ -59,16 +59,7 @@ from trustpub._connections import (
     request_target,
     route,
 )
-from trustpub._wire import (
-    BodySource,
-    _AnswerTooSlow,
-    describe_failure,
-    is_tls_refusal,
-    is_tunnel_refusal,
-    read_body,
-    tls_hint,
-    tunnel_hint,
-)
+from trustpub._wire import BodySource, _AnswerTooSlow, describe_failure, read_body, refusal_hint
 from trustpub.errors import ConfigurationError, TrustpubError
 from trustpub.registry import is_loopback_host
 from trustpub.secrets import Secret, redact
@@ -162,9 +153,6 @@ def resolve_timeout(timeout: float | None = None, env: Mapping[str, str] | None 
     return value
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def _require_unambiguous(url: str, *, redirected_from: str | None = None) -> None:
     """Refuse a URL whose host different parsers read differently, before anything is sent.
 
@@ -175,16 +163,13 @@ def _require_unambiguous(url: str, *, redirected_from: str | None = None) -> Non
     authority, so such a URL is refused whoever would read it how.
     """
     try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        named = (parts.scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme))
-        connects = origin(url)
-    except ValueError:  # a port that is not a number, a broken [IPv6] literal
-        netloc, named, connects = "", ("?", "", None), ("", "", None)
-    # The connection spells a non-ASCII host in punycode: those two readings are the same host.
-    ascii_host = named[1].isascii()
+        netloc = urlsplit(url).netloc
+        origin(url)  # the connection's own reading
+        unreadable = False
+    except ValueError:  # a port that is not a number, a broken [IPv6] literal, a host IDNA cannot spell
+        netloc, unreadable = "", True
     controls = any(ord(c) < 0x21 or ord(c) == 0x7F for c in netloc)
-    if "\\" in netloc or controls or (ascii_host and named != connects):
+    if unreadable or "\\" in netloc or controls:
         where = f"{safe_url(redirected_from)} redirected to" if redirected_from else "the URL"
         raise TransportError(
             f"{where} an ambiguous URL ({redact(url)[:200]!r}: its host reads differently to different parsers); "
@@ -473,13 +458,13 @@ class Transport:
                 conn, reused = self._pool.connection(via, connect_timeout=min(self.connect_timeout, read), read_timeout=read)
             except OSError as exc:
                 # Nothing reached the server: safe to try again, unless TLS or the proxy said no.
-                if attempt < _CONNECT_ATTEMPTS and not is_tls_refusal(exc) and not is_tunnel_refusal(exc):
+                refused = refusal_hint(exc)
+                if attempt < _CONNECT_ATTEMPTS and refused is None:
                     time.sleep(0.1 * 2 ** (attempt - 1))
                     continue
                 raise TransportError(
                     f"could not reach {safe_url(url)}: {describe_failure(exc)}",
-                    hint=tls_hint(exc) or tunnel_hint(exc)
-                    or "check the URL and the network; for a local index make sure it is running",
+                    hint=refused or "check the URL and the network; for a local index make sure it is running",
                 ) from None
             cut_short: OSError | None = None
             try:

@@ -36,18 +36,13 @@ from trustpub.digests import (
 from trustpub.dists._metadata import UNKNOWN, is_unknown_placeholder, read_metadata
 from trustpub.dists._tar import _inspect_tar
 from trustpub.dists._zip import _dist_info_dir, _inspect_zip
-from trustpub.dists.limits import (
-    COMPRESSION_RATIO_LIMIT,
-    COMPRESSION_RATIO_THRESHOLD,
-    MAX_MEMBER_READ,
-    MAX_MEMBERS,
-)
+from trustpub.dists.limits import COMPRESSION_RATIO_LIMIT, COMPRESSION_RATIO_THRESHOLD
 
+# MAX_MEMBER_READ and MAX_MEMBERS are read from trustpub.dists.limits at call time (a
+# test lowers them there): a copy here would be a second name that changes nothing.
 __all__ = [
     "COMPRESSION_RATIO_LIMIT",
     "COMPRESSION_RATIO_THRESHOLD",
-    "MAX_MEMBERS",
-    "MAX_MEMBER_READ",
     "UNKNOWN",
     "Digests",
     "Distribution",

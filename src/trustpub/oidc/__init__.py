@@ -58,15 +58,9 @@ from trustpub.oidc._errors import (
     TokenRequestFailed,
 )
 from trustpub.oidc._github import (
-    MAX_TOKEN_REPLY_BYTES as MAX_TOKEN_REPLY_BYTES,
-)
-from trustpub.oidc._github import (
     GitHubActionsProvider,
     github_event_name,
     github_fork_pull_request,
-)
-from trustpub.oidc._github import (
-    _with_query as _with_query,
 )
 from trustpub.oidc._gitlab import GitLabCIProvider, gitlab_env_var, gitlab_id_tokens_block
 from trustpub.oidc._names import (
@@ -93,8 +87,8 @@ from trustpub.oidc._token import (
     issuer_accepted_by_pypi,
 )
 
-# Importable from here as before the split, though not in __all__: ACTIVESTATE_ISSUER,
-# MAX_TOKEN_REPLY_BYTES, and for the tests _with_query.
+# Importable from here as before the split, though not in __all__: ACTIVESTATE_ISSUER
+# (trustpub.attestability reads it).
 __all__ = [
     "ACCEPTED_ISSUERS",
     "GITHUB_ISSUER",

@@ -150,8 +150,9 @@ class UploadEngine:
             for dist in wheels:
                 results[dist.filename] = self._one(dist, request_for)
         elif wheels:
-            self._pace = Pace(min(self.jobs, len(wheels)), stopped=self._stop)
-            with ThreadPoolExecutor(max_workers=min(self.jobs, len(wheels)), thread_name_prefix="trustpub-upload") as pool:
+            lanes = min(self.jobs, len(wheels))
+            self._pace = Pace(lanes, stopped=self._stop)
+            with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="trustpub-upload") as pool:
                 futures = [pool.submit(self._one, d, request_for) for d in wheels]
                 for dist, future in zip(wheels, futures, strict=True):
                     try:

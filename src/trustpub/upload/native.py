@@ -23,7 +23,6 @@ optional ``progress`` callback as each chunk has gone to the socket.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -35,10 +34,11 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
+from trustpub.auth import basic_authorization
 from trustpub.dists import Distribution, FileStamp
 from trustpub.errors import TrustpubError
 from trustpub.registry import PYPI_UPLOAD_URL, TESTPYPI_UPLOAD_URL
-from trustpub.secrets import Secret, redact
+from trustpub.secrets import redact
 from trustpub.text import excerpt
 from trustpub.transport import Response, Transport, TransportError, safe_url
 from trustpub.upload._types import UploadRejected, UploadRequest, UploadResult
@@ -318,9 +318,7 @@ class NativeUploader:
             on_bytes=self._byte_reporter(request.filename, on_bytes),
             on_digest=heard,
         )
-        auth = Secret(
-            "Basic " + base64.b64encode(f"{request.username}:{request.password.reveal()}".encode()).decode()
-        )
+        auth = basic_authorization(request.username, request.password)
         headers = {
             "Content-Type": body.content_type,
             "Content-Length": str(body.length),

@@ -29,7 +29,6 @@ PEP 694 authorizes every request anew, a session is not bound to one credential)
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -40,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from trustpub.auth import basic_authorization
 from trustpub.errors import TrustpubError
 from trustpub.secrets import Secret, redact
 from trustpub.text import excerpt
@@ -116,11 +116,6 @@ class Upload2Error(TrustpubError):
 class SessionGone(Upload2Error):
     """A session (or file upload session) URL answered 404: it no longer exists (PEP 694 retention)."""
 
-
-def basic_authorization(username: str, password: Secret) -> Secret:
-    """The ``Authorization`` header value for HTTP Basic (``__token__`` and an API token on PyPI)."""
-    raw = f"{username}:{password.reveal()}".encode()
-    return Secret("Basic " + base64.b64encode(raw).decode())
 
 
 def _retry_after(response: Response) -> float | None:
