@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from concurrent.futures import Future
@@ -254,3 +255,36 @@ def test_every_lane_is_given_back(tmp_path: Path) -> None:
     with pytest.raises(UploadRejected):
         engine.upload(dists, _req)
     assert engine._pace._in_flight == 0
+
+
+def test_credentials_are_fetched_when_the_upload_starts_not_while_it_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file waits for the large file before it (minutes on a slow link): its token is
+    asked for after that wait, so a re-mint near expiry happens when it is needed."""
+    import trustpub.upload.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "LARGE_FILE", 1)  # every file is "large": one at a time
+    index = FakeIndex()
+    dists = _release(tmp_path, 3)
+    asked: dict[str, float] = {}
+    ended: dict[str, float] = {}
+    upload = index.upload
+
+    def timed_upload(request: UploadRequest) -> UploadResult:
+        try:
+            return upload(request)
+        finally:
+            ended[request.filename] = time.monotonic()
+
+    index.upload = timed_upload  # type: ignore[method-assign]
+
+    def request_for(dist: Distribution) -> UploadRequest:
+        asked[dist.filename] = time.monotonic()
+        return _req(dist)
+
+    _engine(index, jobs=3).upload(dists, request_for)
+    order = sorted(ended, key=ended.__getitem__)
+    assert len(order) == 4
+    for before, after in itertools.pairwise(order):
+        assert asked[after] >= ended[before], f"{after}: credentials asked for before {before} finished"

@@ -169,11 +169,14 @@ class UploadEngine:
             results[dist.filename] = self._one(dist, request_for)
         return [results[d.filename] for d in ordered]
 
-    def _send(self, dist: Distribution, request: UploadRequest) -> UploadResult:
+    def _send(self, dist: Distribution, request_for: Callable[[Distribution], UploadRequest]) -> UploadResult:
+        # The request, and with it the credentials (a token re-minted when near its expiry),
+        # is made when the upload really starts: after its lane and, for a large file, after
+        # the large file before it, which on a slow link can take longer than a token lives.
         if dist.size >= LARGE_FILE:
             with self._large:
-                return self._send_now(dist, request)
-        return self._send_now(dist, request)
+                return self._send_now(dist, request_for(dist))
+        return self._send_now(dist, request_for(dist))
 
     def _send_now(self, dist: Distribution, request: UploadRequest) -> UploadResult:
         if self._passes_distribution:
@@ -192,13 +195,6 @@ class UploadEngine:
             attempt += 1
             if attempt > 1 and self._stop.is_set():
                 raise self._not_retried(dist, attempt - 1, last)
-            try:
-                request = request_for(dist)  # fresh credentials for every attempt (tokens expire)
-            except BaseException:
-                self._halt()  # a credential that cannot be had now will not come for the next file
-                if attempt > 1:
-                    self._failed(dist, last, attempt - 1)
-                raise
             waiting = time.monotonic()
             if not self._pace.enter():
                 if attempt > 1:
@@ -208,7 +204,7 @@ class UploadEngine:
             started += began - waiting  # the wait for a lane is not spent on this file's retries
             try:
                 self.progress.attempt(dist.filename, dist.size, attempt)
-                result = self._send(dist, request)
+                result = self._send(dist, request_for)  # fresh credentials for every attempt
                 took, sent = time.monotonic() - began, True
                 reported = self._report(result)
                 decided = True
