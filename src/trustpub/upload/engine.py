@@ -187,7 +187,7 @@ class UploadEngine:
 
     def _one(self, dist: Distribution, request_for: Callable[[Distribution], UploadRequest]) -> UploadResult:
         if self._stop.is_set():
-            raise _NotStarted(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
+            raise _not_started(dist)
         started = time.monotonic()
         attempt = 0
         last = ""  # why the previous attempt failed
@@ -199,7 +199,7 @@ class UploadEngine:
             if not self._pace.enter():
                 if attempt > 1:
                     raise self._not_retried(dist, attempt - 1, last)
-                raise _NotStarted(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
+                raise _not_started(dist)
             began, took, sent, decided = time.monotonic(), 0.0, False, False
             started += began - waiting  # the wait for a lane is not spent on this file's retries
             try:
@@ -220,7 +220,6 @@ class UploadEngine:
                     decided = True
                     return reported
                 if _is_exists(exc):
-                    self._stop.set()
                     self._failed(dist, _reason(exc), attempt)
                     raise FileConflict(
                         f"{exc.message} (another file with this name or these bytes is already on the index); "
@@ -230,7 +229,6 @@ class UploadEngine:
                     ) from None
                 elapsed = time.monotonic() - started
                 if not exc.retryable or attempt >= self.retry.attempts or elapsed >= self.retry.total:
-                    self._stop.set()
                     self._failed(dist, _reason(exc), attempt)
                     raise
                 last = _reason(exc)
@@ -243,7 +241,6 @@ class UploadEngine:
                 self._sleep(pause)
                 decided = True
             except BaseException as exc:
-                self._stop.set()
                 self._failed(dist, exc.message if isinstance(exc, TrustpubError) else type(exc).__name__, attempt)
                 raise
             finally:
@@ -290,6 +287,10 @@ class UploadEngine:
 
 class _NotStarted(TrustpubError):
     """A file that was never sent because the release had already stopped."""
+
+
+def _not_started(dist: Distribution) -> _NotStarted:
+    return _NotStarted(f"{dist.filename}: not uploaded, the release stopped on an earlier error")
 
 
 def _reason(exc: UploadRejected) -> str:
